@@ -1,0 +1,43 @@
+/** The `keyfleet` command. Subcommands live beside this file, one per noun. */
+import { KeyfleetError } from '../errors.ts';
+
+const HELP = `keyfleet — open S/MIME certificate management
+
+Usage:
+  keyfleet smime sign|verify|encrypt|decrypt|inspect [options]   S/MIME engine (see README)
+  keyfleet --help
+
+Run \`keyfleet <command> --help\` for a command's options.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(HELP);
+        return 0;
+      case 'smime': {
+        const { smimeCommand } = await import('./smime.ts');
+        return await smimeCommand(rest);
+      }
+      default:
+        throw new KeyfleetError('KF_USAGE', `unknown command "${command}"; see keyfleet --help`);
+    }
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** One readable line on stderr and a non-zero exit; internal causes are not printed. */
+export function reportError(e: unknown): number {
+  if (e instanceof KeyfleetError) {
+    process.stderr.write(`keyfleet: ${e.code}: ${e.message}\n`);
+    return e.code === 'KF_USAGE' ? 2 : 1;
+  }
+  process.stderr.write(`keyfleet: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  return 1;
+}

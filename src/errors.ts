@@ -1,0 +1,47 @@
+/**
+ * The catalogue of Keyfleet's coded errors. Every error a user can see
+ * carries one of these codes; docs/errors.md has a row for each (a test keeps
+ * the two in step). The HTTP layer renders them as RFC 9457 problem+json
+ * using `status`; the CLI prints `code: message` on one line.
+ */
+export const errorCatalogue = {
+  KF_ASN1_MALFORMED: { status: 400, title: 'Malformed ASN.1 data' },
+  KF_ASN1_LIMIT: { status: 413, title: 'ASN.1 data exceeds a size or depth limit' },
+  KF_CERT_INVALID: { status: 400, title: 'Certificate cannot be parsed' },
+  KF_KEY_INVALID: { status: 400, title: 'Private or public key cannot be used' },
+  KF_CMS_MALFORMED: { status: 400, title: 'CMS structure is malformed' },
+  KF_CMS_UNSUPPORTED: { status: 400, title: 'CMS algorithm or structure is not supported' },
+  KF_CMS_NO_MATCHING_KEY: { status: 400, title: 'No private key matches any recipient' },
+  KF_CMS_DECRYPT_FAILED: { status: 400, title: 'Decryption failed: the message is damaged' },
+  KF_MIME_MALFORMED: { status: 400, title: 'MIME message is malformed' },
+  KF_MIME_NOT_SMIME: { status: 400, title: 'Message is not an S/MIME message of the expected kind' },
+  KF_INPUT_TOO_LARGE: { status: 413, title: 'Input exceeds the size limit' },
+  KF_USAGE: { status: 400, title: 'Invalid command usage' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/**
+ * An error with a stable code. `message` is safe to show to users; `cause`
+ * (internal detail) is for logs only and never rendered to clients.
+ */
+export class KeyfleetError extends Error {
+  readonly code: ErrorCode;
+  /** Extra machine-readable detail safe to show (e.g. an unsupported OID). */
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KeyfleetError';
+    this.code = code;
+    this.detail = options?.detail;
+  }
+
+  get status(): number {
+    return errorCatalogue[this.code].status;
+  }
+}
+
+export function isKeyfleetError(e: unknown, code?: ErrorCode): e is KeyfleetError {
+  return e instanceof KeyfleetError && (code === undefined || e.code === code);
+}
