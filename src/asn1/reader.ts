@@ -368,7 +368,14 @@ export function readTime(tlv: Tlv): Date {
   if (tlv.tag === Tag.utcTime) year += year >= 50 ? 1900 : 2000;
   const frac = tlv.tag === Tag.generalizedTime ? m[7] : undefined;
   const zone = tlv.tag === Tag.generalizedTime ? m[8] : m[7];
-  let ms = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  const [month, day, hour, minute, second] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) throw malformed('time field out of range');
+  // Date.UTC maps years 0–99 to 1900–1999; setUTCFullYear does not.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  if (date.getUTCDate() !== day) throw malformed('time field out of range');
+  let ms = date.getTime();
   if (frac) ms += Math.floor(Number(`0.${frac}`) * 1000);
   if (zone && zone !== 'Z') {
     const sign = zone[0] === '+' ? 1 : -1;

@@ -44,20 +44,26 @@ export function set(...items: Bytes[]): Bytes {
   return tlv(0x31, ...items);
 }
 
+/** Context tags in this code base are all below 31 (the low-tag form, X.690 §8.1.2.2). */
+function lowTag(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 30) throw new Error(`context tag [${n}] needs the high-tag form, which the writer does not produce`);
+  return n;
+}
+
 /** `[n]` EXPLICIT / constructed context-specific. */
 export function explicit(n: number, ...items: Bytes[]): Bytes {
-  return tlv(0xa0 | n, ...items);
+  return tlv(0xa0 | lowTag(n), ...items);
 }
 
 /** `[n]` IMPLICIT primitive context-specific. */
 export function implicitPrimitive(n: number, content: Bytes): Bytes {
-  return tlv(0x80 | n, content);
+  return tlv(0x80 | lowTag(n), content);
 }
 
 /** Re-tags an encoded element as `[n]` IMPLICIT, keeping its constructed bit. */
 export function retag(encoded: Bytes, n: number): Bytes {
   const out = Buffer.from(encoded);
-  out[0] = (encoded[0]! & 0x20) | 0x80 | n;
+  out[0] = (encoded[0]! & 0x20) | 0x80 | lowTag(n);
   return out;
 }
 
@@ -67,7 +73,9 @@ export function oid(dotted: string): Bytes {
   const cached = oidCache.get(dotted);
   if (cached) return cached;
   const arcs = dotted.split('.').map(Number);
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) throw new Error(`bad OID ${dotted}`);
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0) || arcs[0]! > 2 || (arcs[0]! < 2 && arcs[1]! >= 40)) {
+    throw new Error(`bad OID ${dotted}`); // X.690 §8.19.4: the first two arcs share one subidentifier
+  }
   const body: number[] = [];
   const push = (v: number) => {
     const tmp = [v & 0x7f];

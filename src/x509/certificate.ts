@@ -147,7 +147,7 @@ function decode(bytes: Uint8Array): Certificate {
 
   const t = new SequenceReader(tbsTlv, 'TBSCertificate');
   const versionTlv = t.optionalContext(0);
-  const version = versionTlv ? readSmallInt(children(versionTlv)[0]!) + 1 : 1;
+  const version = versionTlv ? readSmallInt(onlyChild(versionTlv, 'version')) + 1 : 1;
   const serialNumber = integerContents(t.next(Tag.integer));
   t.next(Tag.sequence); // signature: must equal signatureAlgorithm, checked in path validation
   const issuer = decodeName(t.next(Tag.sequence));
@@ -171,6 +171,9 @@ function decode(bytes: Uint8Array): Certificate {
       const extnValue = readOctets(r.next(Tag.octetString));
       extensions.push({ extnID, critical, extnValue });
     }
+  }
+  if (new Set(extensions.map((e) => e.extnID)).size !== extensions.length) {
+    throw new KeyfleetError('KF_CERT_INVALID', 'certificate repeats an extension (RFC 5280 §4.2)');
   }
   const ext = (oid: string) => extensions.find((e) => e.extnID === oid);
 
@@ -263,6 +266,12 @@ function decode(bytes: Uint8Array): Certificate {
   };
 }
 
+function onlyChild(tlv: Tlv, what: string): Tlv {
+  const c = children(tlv);
+  if (c.length !== 1) throw new KeyfleetError('KF_CERT_INVALID', `${what} must hold exactly one element`);
+  return c[0]!;
+}
+
 /** GeneralNames (RFC 5280 §4.2.1.6), the kinds S/MIME uses. */
 export function decodeGeneralNames(tlv: Tlv): GeneralNames {
   const rfc822Names: string[] = [];
@@ -288,7 +297,7 @@ export function decodeGeneralNames(tlv: Tlv): GeneralNames {
         dnsNames.push(text());
         break;
       case 4:
-        directoryNames.push(decodeName(children(gn)[0]!));
+        directoryNames.push(decodeName(onlyChild(gn, 'directoryName')));
         break;
       case 6:
         uris.push(text());

@@ -7,6 +7,7 @@
  */
 import { type Tlv, SequenceReader, Tag, children, raw, readOid, readString } from '../asn1/reader.ts';
 import { OID } from '../asn1/oids.ts';
+import { KeyfleetError } from '../errors.ts';
 import * as der from '../asn1/writer.ts';
 
 export interface AttributeTypeAndValue {
@@ -20,7 +21,7 @@ export interface Name {
 }
 
 export function decodeName(tlv: Tlv): Name {
-  if (tlv.cls !== 0 || tlv.tag !== Tag.sequence) throw new Error('unreachable');
+  if (tlv.cls !== 0 || tlv.tag !== Tag.sequence) throw new KeyfleetError('KF_ASN1_MALFORMED', 'Name: expected a SEQUENCE');
   const rdns = children(tlv).map((set) =>
     children(set).map((atv) => {
       const r = new SequenceReader(atv, 'AttributeTypeAndValue');
