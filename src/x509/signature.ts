@@ -106,17 +106,14 @@ function pssScheme(alg: AlgorithmIdentifier): SignatureScheme {
   return scheme('rsa-pss', hash, saltLength);
 }
 
+/**
+ * The key argument for crypto.sign/verify. Plain KeyObjects where the
+ * defaults are right (PKCS#1 v1.5 padding, DER ECDSA signatures): Node
+ * spends ~19 µs validating an options object, a quarter of a 1 KB verify.
+ */
 function keyOptions(s: SignatureScheme, key: KeyObject) {
-  switch (s.kind) {
-    case 'rsa-pkcs1':
-      return { key, padding: constants.RSA_PKCS1_PADDING };
-    case 'rsa-pss':
-      return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: s.saltLength ?? hashLength[s.hash ?? 'sha256'] };
-    case 'ecdsa':
-      return { key, dsaEncoding: 'der' as const };
-    case 'eddsa':
-      return { key };
-  }
+  if (s.kind !== 'rsa-pss') return key;
+  return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: s.saltLength ?? hashLength[s.hash ?? 'sha256'] };
 }
 
 function join(data: Uint8Array | readonly Uint8Array[]): Uint8Array {
