@@ -15,6 +15,12 @@ export const errorCatalogue = {
   KF_CMS_DECRYPT_FAILED: { status: 400, title: 'Decryption failed: the message is damaged' },
   KF_MIME_MALFORMED: { status: 400, title: 'MIME message is malformed' },
   KF_MIME_NOT_SMIME: { status: 400, title: 'Message is not an S/MIME message of the expected kind' },
+  KF_CONFLICT: { status: 409, title: 'The resource already exists or was changed concurrently' },
+  KF_NOT_FOUND: { status: 404, title: 'No such resource' },
+  KF_STORE_UNAVAILABLE: { status: 503, title: 'The database cannot be reached' },
+  KF_CA_NOT_INITIALISED: { status: 409, title: 'The certificate authority has not been initialised' },
+  KF_MASTER_KEY: { status: 500, title: 'The key-encryption key is missing or wrong' },
+  KF_PKCS12_BAD_PASSWORD: { status: 400, title: 'Wrong password or damaged PKCS#12 file' },
   KF_INPUT_TOO_LARGE: { status: 413, title: 'Input exceeds the size limit' },
   KF_USAGE: { status: 400, title: 'Invalid command usage' },
 } as const satisfies Record<string, { status: number; title: string }>;
