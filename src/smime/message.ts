@@ -181,9 +181,15 @@ export function verifyMessage(message: Uint8Array, options: VerifyMessageOptions
   if (kind.kind === 'signed-multipart') {
     const [signedPart, signaturePart] = parsed.parts;
     if (!signedPart || !signaturePart) throw new KeyfleetError('KF_MIME_MALFORMED', 'multipart/signed needs two parts');
-    const signedBytes = toCanonicalCrlf(signedPart.raw);
     const sd = decodeSignedData(base64Der(signaturePart));
-    const result = verifySignedData(sd, { ...common, detachedContent: signedBytes });
+    let result = verifySignedData(sd, { ...common, detachedContent: signedPart.raw });
+    // A message saved with bare LFs was signed in canonical form (RFC 8551
+    // §3.1.1): only when the bytes as received fail, try them canonicalised.
+    const canonical = toCanonicalCrlf(signedPart.raw);
+    if (!result.valid && canonical !== signedPart.raw) {
+      const retry = verifySignedData(sd, { ...common, detachedContent: canonical });
+      if (reasonCount(retry) < reasonCount(result)) result = retry;
+    }
     return { result, content: wholeMessage(outerHeaders, signedPart.raw) };
   }
   if (kind.kind === 'opaque') {
@@ -197,6 +203,10 @@ export function verifyMessage(message: Uint8Array, options: VerifyMessageOptions
     return { result, content: wholeMessage(outerHeaders, sd.content ?? []) };
   }
   throw new KeyfleetError('KF_MIME_NOT_SMIME', 'the message is not signed (no multipart/signed or application/pkcs7-mime signed-data)');
+}
+
+function reasonCount(r: VerifyResult): number {
+  return r.signers.reduce((n, s) => n + s.reasons.length, 0);
 }
 
 /** Our preference, strongest first (RFC 8551 §2.7: AES-GCM, then AES-CBC). */
