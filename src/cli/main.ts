@@ -5,6 +5,7 @@ const HELP = `keyfleet — open S/MIME certificate management
 
 Usage:
   keyfleet smime sign|verify|encrypt|decrypt|inspect [options]   S/MIME engine (see README)
+  keyfleet p12 import|export|inspect [options]                   PKCS#12 files to and from PEM
   keyfleet --help
 
 Run \`keyfleet <command> --help\` for a command's options.
@@ -23,6 +24,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'smime': {
         const { smimeCommand } = await import('./smime.ts');
         return await smimeCommand(rest);
+      }
+      case 'p12': {
+        const { p12Command } = await import('./p12.ts');
+        return await p12Command(rest);
       }
       default:
         throw new KeyfleetError('KF_USAGE', `unknown command "${command}"; see keyfleet --help`);

@@ -98,11 +98,9 @@ async function verify(argv: string[]): Promise<number> {
   }
   const message = await readInput(values.in);
   const { result, content } = verifyMessage(message, { trustAnchors, crls, ...(at ? { at } : {}) });
-  if (values.json) {
-    await writeOutput(values.json && values.out === undefined ? undefined : values.out, `${JSON.stringify(resultJson(result), null, 2)}\n`);
-  } else if (result.valid) {
-    await writeOutput(values.out, content);
-  }
+  // --json puts the structured result on stdout; the signed content then goes only to --out.
+  if (values.json) await writeOutput(undefined, `${JSON.stringify(resultJson(result), null, 2)}\n`);
+  if (result.valid && (!values.json || values.out !== undefined)) await writeOutput(values.out, content);
   if (!result.valid) {
     const reasons = new Set(result.signers.flatMap((s) => s.reasons));
     if (result.signers.length === 0) reasons.add('bad-signature');
@@ -157,7 +155,7 @@ async function encrypt(argv: string[]): Promise<number> {
 }
 
 async function decrypt(argv: string[]): Promise<number> {
-  const { values, tokens } = parseOptions(
+  const { values } = parseOptions(
     argv,
     { ...io, key: { type: 'string', multiple: true }, cert: { type: 'string', multiple: true }, p12: { type: 'string', multiple: true }, password: { type: 'string', multiple: true } },
     USAGE,
@@ -168,7 +166,6 @@ async function decrypt(argv: string[]): Promise<number> {
   const p12Paths = many(values.p12);
   const passwords = many(values.password);
   if (p12Paths.length !== passwords.length) throw new KeyfleetError('KF_USAGE', `each --p12 needs its --password\n${USAGE}`);
-  void tokens;
   const keys: KeyPair[] = [];
   keyPaths.forEach((keyPath, i) => {
     const key: KeyObject = loadPrivateKey(readBoundedFile(keyPath, undefined, 'key'));

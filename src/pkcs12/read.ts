@@ -49,7 +49,7 @@ export interface Pkcs12ReadOptions {
 const MAX_BAG_NESTING = 4;
 
 function wrongPassword(): KeyfleetError {
-  return new KeyfleetError('KF_KEY_INVALID', 'wrong password or damaged PKCS#12 file');
+  return new KeyfleetError('KF_PKCS12_BAD_PASSWORD', 'wrong password or damaged PKCS#12 file');
 }
 
 interface ReadContext {
@@ -62,7 +62,7 @@ interface ReadContext {
 }
 
 /**
- * Reads a PKCS#12 file with its password. Throws KF_KEY_INVALID for a wrong
+ * Reads a PKCS#12 file with its password. Throws KF_PKCS12_BAD_PASSWORD for a wrong
  * password (or a damaged file), KF_ASN1_MALFORMED / KF_CMS_MALFORMED for
  * input that is not PKCS#12, KF_CMS_UNSUPPORTED for algorithms we do not run.
  */

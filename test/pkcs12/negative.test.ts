@@ -35,16 +35,16 @@ function withMacData(pfx: Uint8Array, macData: Uint8Array): Uint8Array {
 }
 
 describe('wrong passwords', () => {
-  test('a wrong password fails the MAC with KF_KEY_INVALID "wrong password or damaged PKCS#12 file"', () => {
+  test('a wrong password fails the MAC with KF_PKCS12_BAD_PASSWORD "wrong password or damaged PKCS#12 file"', () => {
     for (const file of [modern, legacy]) {
-      for (const password of ['PW', 'pw ', '', 'p']) assert.throws(() => readPkcs12(file, password), coded('KF_KEY_INVALID', /^wrong password or damaged PKCS#12 file$/));
+      for (const password of ['PW', 'pw ', '', 'p']) assert.throws(() => readPkcs12(file, password), coded('KF_PKCS12_BAD_PASSWORD', /^wrong password or damaged PKCS#12 file$/));
     }
   });
 
   test('a damaged MAC value reads as the same error (the two cannot be told apart)', () => {
     const damaged = Buffer.from(modern);
     damaged[damaged.length - 30]! ^= 1; // inside the HMAC value near the end
-    assert.throws(() => readPkcs12(damaged, 'pw'), coded('KF_KEY_INVALID', /wrong password/));
+    assert.throws(() => readPkcs12(damaged, 'pw'), coded('KF_PKCS12_BAD_PASSWORD', /wrong password/));
   });
 });
 

@@ -86,12 +86,12 @@ describe('reading files written by openssl pkcs12 -export', () => {
     });
   }
 
-  test('a wrong password is a clear KF_KEY_INVALID, with and without a MAC', async () => {
+  test('a wrong password is a clear KF_PKCS12_BAD_PASSWORD, with and without a MAC', async () => {
     for (const [i, args] of [[], ['-nomac'], ['-legacy'], ['-legacy', '-nomac']].entries()) {
       const der = await exportWithOpenssl(f.alice[0], args, 'right', `wrong-${i}.p12`);
       assert.throws(
         () => readPkcs12(der, 'wrong'),
-        (e: unknown) => e instanceof Error && 'code' in e && e.code === 'KF_KEY_INVALID' && /wrong password/.test(e.message),
+        (e: unknown) => e instanceof Error && 'code' in e && e.code === 'KF_PKCS12_BAD_PASSWORD' && /wrong password/.test(e.message),
         args.join(' '),
       );
     }

@@ -23,7 +23,7 @@ test('RFC 9579 A.1 (PBMAC1 with PBKDF2-HMAC-SHA-256) opens with its password and
   assert.ok(p12.keys[0]!.certificate, 'the key has its certificate');
   assert.equal(p12.certificates.length, 1);
   assert.deepEqual(inspectPkcs12(a1).macAlgorithm, 'PBMAC1/PBKDF2-hmacWithSHA256/hmacWithSHA256');
-  assert.throws(() => readPkcs12(a1, '12345'), (e) => isKeyfleetError(e, 'KF_KEY_INVALID') && /wrong password/.test(e.message));
+  assert.throws(() => readPkcs12(a1, '12345'), (e) => isKeyfleetError(e, 'KF_PKCS12_BAD_PASSWORD') && /wrong password/.test(e.message));
 });
 
 /** A.1 with its PBMAC1 PBKDF2 parameters replaced (the MAC value kept). */
@@ -53,7 +53,7 @@ test('the rebuilt A.1 with unchanged parameters still verifies (the rebuilding i
 
 test('RFC 9579 A.4 and A.5: a changed iteration count or salt fails the MAC', () => {
   for (const changed of [{ iterations: 2049 }, { salt: Buffer.from('6f473c38b02e3174', 'hex') }]) {
-    assert.throws(() => readPkcs12(withPbkdf2Params(changed), '1234'), (e) => isKeyfleetError(e, 'KF_KEY_INVALID') && /wrong password/.test(e.message));
+    assert.throws(() => readPkcs12(withPbkdf2Params(changed), '1234'), (e) => isKeyfleetError(e, 'KF_PKCS12_BAD_PASSWORD') && /wrong password/.test(e.message));
   }
 });
 
