@@ -21,6 +21,7 @@ export const errorCatalogue = {
   KF_CA_NOT_INITIALISED: { status: 409, title: 'The certificate authority has not been initialised' },
   KF_MASTER_KEY: { status: 500, title: 'The key-encryption key is missing or wrong' },
   KF_PKCS12_BAD_PASSWORD: { status: 400, title: 'Wrong password or damaged PKCS#12 file' },
+  KF_OCSP_INVALID: { status: 502, title: 'The OCSP response cannot be trusted or does not answer the question' },
   KF_INPUT_TOO_LARGE: { status: 413, title: 'Input exceeds the size limit' },
   KF_USAGE: { status: 400, title: 'Invalid command usage' },
 } as const satisfies Record<string, { status: number; title: string }>;
