@@ -10,7 +10,7 @@ const layers = {
   pkcs12: ['asn1', 'x509', 'smime'],
   store: [],
   ca: ['asn1', 'x509', 'smime', 'store'],
-  scep: ['asn1', 'x509', 'smime', 'ca'],
+  scep: ['asn1', 'x509', 'smime', 'ca', 'store'],
   directory: ['asn1', 'x509', 'smime', 'ca', 'store'],
   policy: ['asn1', 'x509', 'smime', 'ca', 'store', 'directory'],
   delivery: ['asn1', 'x509', 'smime', 'ca', 'store', 'directory', 'policy', 'scep'],

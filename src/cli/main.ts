@@ -5,6 +5,7 @@ const HELP = `keyfleet — open S/MIME certificate management
 
 Usage:
   keyfleet smime sign|verify|encrypt|decrypt|inspect [options]   S/MIME engine (see README)
+  keyfleet ca init|show|issue|revoke|crl|list [options]          the certificate authority (state under --data)
   keyfleet p12 import|export|inspect [options]                   PKCS#12 files to and from PEM
   keyfleet --help
 
@@ -24,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'smime': {
         const { smimeCommand } = await import('./smime.ts');
         return await smimeCommand(rest);
+      }
+      case 'ca': {
+        const { caCommand } = await import('./ca.ts');
+        return await caCommand(rest);
       }
       case 'p12': {
         const { p12Command } = await import('./p12.ts');

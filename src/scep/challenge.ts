@@ -1,0 +1,121 @@
+/**
+ * SCEP challenge passwords (RFC 8894 §2.2, §3.3.1: the challengePassword
+ * attribute of the PKCS#10 request) and what a challenge allows.
+ *
+ * Two validators: a static shared password for simple setups, and one-time
+ * challenges kept in the ScepStore (NDES-style: one use, expiring, default
+ * 60 minutes — REFERENCE.md "SCEP in practice"), each bound to a profile,
+ * optionally a device, and the exact subject and SAN the CSR must carry.
+ * The store keeps only the SHA-256 of a password.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KeyfleetError } from '../errors.ts';
+import type { ChallengeRecord, ChallengeStore } from './store-types.ts';
+
+/** What a valid challenge allows: undefined fields are not constrained by the challenge. */
+export interface ChallengeGrant {
+  /** The exact subject DN (RFC 4514 string) the CSR must carry. */
+  readonly subject: string | undefined;
+  /** The SAN rfc822Name the CSR must carry (and no other). */
+  readonly sanEmail: string | undefined;
+  readonly sanUpn: string | undefined;
+  readonly deviceId: string | undefined;
+  /** True when the grant fixes the SAN (a CSR with SAN entries not granted is refused); false for a static password. */
+  readonly bindsIdentity: boolean;
+}
+
+export type ChallengeRefusal = 'unknown' | 'used' | 'expired' | 'wrong-profile';
+
+export type ChallengeOutcome = { readonly ok: true; readonly grant: ChallengeGrant } | { readonly ok: false; readonly reason: ChallengeRefusal };
+
+export interface ChallengeValidator {
+  /**
+   * Checks a challenge password presented for `profile` at time `now`. A
+   * one-time challenge is used up by this call, whatever follows.
+   */
+  validate(password: string, profile: string, now: Date): Promise<ChallengeOutcome>;
+}
+
+/** One shared password for every enrolment of the profiles it guards; no identity binding. */
+export class StaticChallengeValidator implements ChallengeValidator {
+  readonly #digest: Buffer;
+  readonly #profiles: ReadonlySet<string> | undefined;
+
+  /** `profiles`: the profiles the password is good for; default all. */
+  constructor(password: string, profiles?: readonly string[]) {
+    if (password.length === 0) throw new KeyfleetError('KF_USAGE', 'a static SCEP challenge password must not be empty');
+    this.#digest = sha256(password);
+    this.#profiles = profiles ? new Set(profiles) : undefined;
+  }
+
+  validate(password: string, profile: string): Promise<ChallengeOutcome> {
+    // Compare digests, so the comparison takes the same time whatever the lengths.
+    if (!timingSafeEqual(sha256(password), this.#digest)) return Promise.resolve({ ok: false, reason: 'unknown' });
+    if (this.#profiles && !this.#profiles.has(profile)) return Promise.resolve({ ok: false, reason: 'wrong-profile' });
+    return Promise.resolve({ ok: true, grant: { subject: undefined, sanEmail: undefined, sanUpn: undefined, deviceId: undefined, bindsIdentity: false } });
+  }
+}
+
+export interface ChallengeRequest {
+  readonly profile: string;
+  /** The exact subject DN (RFC 4514 string) the CSR must carry. */
+  readonly subject: string;
+  readonly sanEmail?: string;
+  readonly sanUpn?: string;
+  readonly deviceId?: string;
+  /** Lifetime in milliseconds; default 60 minutes. */
+  readonly ttlMs?: number;
+}
+
+export interface IssuedChallenge {
+  /** The one-time password to hand to the device (shown once, never stored). */
+  readonly password: string;
+  readonly expiresAt: Date;
+}
+
+export const DEFAULT_CHALLENGE_TTL_MS = 60 * 60 * 1000;
+
+/** One-time challenges in the ScepStore. */
+export class StoreChallengeValidator implements ChallengeValidator {
+  readonly #store: ChallengeStore;
+  readonly #clock: () => Date;
+
+  constructor(store: ChallengeStore, clock: () => Date = () => new Date()) {
+    this.#store = store;
+    this.#clock = clock;
+  }
+
+  /** Creates a challenge: 32 random octets, base64url; only its SHA-256 is stored. */
+  async issueChallenge(request: ChallengeRequest): Promise<IssuedChallenge> {
+    const ttl = request.ttlMs ?? DEFAULT_CHALLENGE_TTL_MS;
+    if (!Number.isFinite(ttl) || ttl <= 0) throw new KeyfleetError('KF_USAGE', 'a challenge lifetime must be a positive number of milliseconds');
+    if (request.subject.trim() === '') throw new KeyfleetError('KF_USAGE', 'a challenge must name the subject it allows');
+    const password = randomBytes(32).toString('base64url');
+    const createdAt = this.#clock();
+    const expiresAt = new Date(createdAt.getTime() + ttl);
+    const record: ChallengeRecord = {
+      hash: sha256(password).toString('hex'),
+      profile: request.profile,
+      deviceId: request.deviceId,
+      subject: request.subject,
+      sanEmail: request.sanEmail,
+      sanUpn: request.sanUpn,
+      createdAt,
+      expiresAt,
+    };
+    await this.#store.putChallenge(record);
+    return { password, expiresAt };
+  }
+
+  async validate(password: string, profile: string, now: Date): Promise<ChallengeOutcome> {
+    const result = await this.#store.consumeChallenge(sha256(password).toString('hex'), now);
+    if (result.outcome !== 'ok') return { ok: false, reason: result.outcome };
+    const c = result.challenge;
+    if (c.profile !== profile) return { ok: false, reason: 'wrong-profile' };
+    return { ok: true, grant: { subject: c.subject, sanEmail: c.sanEmail, sanUpn: c.sanUpn, deviceId: c.deviceId, bindsIdentity: true } };
+  }
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}

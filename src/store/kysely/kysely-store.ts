@@ -1,0 +1,75 @@
+/** Store and TenantStore (src/store/store.ts) over one Kysely instance, for either database. */
+import type { Kysely } from 'kysely';
+import type { CaStore } from '../ca.ts';
+import type { ScepStore } from '../scep.ts';
+import type { Store, TenantRecord, TenantStore } from '../store.ts';
+import { KyselyCaStore } from './ca-store.ts';
+import { guarded } from './errors.ts';
+import { KyselyScepStore } from './scep-store.ts';
+import type { Database } from './schema.ts';
+import { inTransaction } from './transaction.ts';
+import { fromMs, toMs } from './values.ts';
+
+class KyselyTenantStore implements TenantStore {
+  readonly tenantId: string;
+  readonly ca: CaStore;
+  readonly scep: ScepStore;
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>, tenantId: string) {
+    this.#db = db;
+    this.tenantId = tenantId;
+    this.ca = new KyselyCaStore(db, tenantId);
+    this.scep = new KyselyScepStore(db, tenantId);
+  }
+
+  transaction<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T> {
+    if (this.#db.isTransaction) return fn(this);
+    return guarded(() => inTransaction(this.#db, (tx) => fn(new KyselyTenantStore(tx, this.tenantId))));
+  }
+}
+
+export class KyselyStore implements Store {
+  readonly flavor: 'sqlite' | 'postgres';
+  readonly #db: Kysely<Database>;
+  readonly #now: () => Date;
+
+  constructor(db: Kysely<Database>, flavor: 'sqlite' | 'postgres', now: () => Date) {
+    this.#db = db;
+    this.flavor = flavor;
+    this.#now = now;
+  }
+
+  forTenant(tenantId: string): TenantStore {
+    return new KyselyTenantStore(this.#db, tenantId);
+  }
+
+  ensureTenant(id: string, name: string): Promise<boolean> {
+    return guarded(async () => {
+      const inserted = await this.#db
+        .insertInto('tenants')
+        .values({ id, name, created_at: toMs(this.#now(), 'now') })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      return (inserted.numInsertedOrUpdatedRows ?? 0n) > 0n;
+    });
+  }
+
+  getTenant(id: string): Promise<TenantRecord | undefined> {
+    return guarded(async () => {
+      const row = await this.#db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : { id: row.id, name: row.name, createdAt: fromMs(row.created_at) };
+    });
+  }
+
+  listTenants(): Promise<TenantRecord[]> {
+    return guarded(async () => {
+      const rows = await this.#db.selectFrom('tenants').selectAll().orderBy('created_at').orderBy('id').execute();
+      return rows.map((row) => ({ id: row.id, name: row.name, createdAt: fromMs(row.created_at) }));
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#db.destroy();
+  }
+}

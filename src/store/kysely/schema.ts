@@ -1,0 +1,95 @@
+/**
+ * The tables as Kysely sees them (src/store/migrations creates them).
+ * Instants are integers of ms since the epoch on both databases; integers
+ * read back as number, or bigint past 2^53 (both drivers are set up so).
+ */
+import type { Generated } from 'kysely';
+
+type Int64 = number | bigint;
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  created_at: Int64;
+}
+
+export interface CasTable {
+  tenant_id: string;
+  id: string;
+  role: string;
+  certificate_der: Uint8Array;
+  chain_der: Uint8Array;
+  key_ref: string;
+  sealed_key: Uint8Array | null;
+  created_at: Int64;
+  last_crl_number: Generated<Int64>;
+}
+
+export interface IssuedCertificatesTable {
+  tenant_id: string;
+  ca_id: string;
+  serial_hex: string;
+  subject: string;
+  email_addresses: string;
+  profile: string | null;
+  requester: string | null;
+  not_before: Int64;
+  not_after: Int64;
+  issued_at: Int64;
+  certificate_der: Uint8Array;
+  revoked_at: Int64 | null;
+  revocation_reason: number | null;
+}
+
+export interface CrlsTable {
+  tenant_id: string;
+  ca_id: string;
+  crl_number: Int64;
+  this_update: Int64;
+  next_update: Int64;
+  der: Uint8Array;
+}
+
+export interface ScepProfilesTable {
+  tenant_id: string;
+  name: string;
+  ca_id: string;
+  template: string;
+  created_at: Int64;
+}
+
+export interface ScepChallengesTable {
+  tenant_id: string;
+  hash: string;
+  profile: string;
+  device_id: string | null;
+  subject: string;
+  san_email: string | null;
+  san_upn: string | null;
+  created_at: Int64;
+  expires_at: Int64;
+  used_at: Int64 | null;
+}
+
+export interface ScepTransactionsTable {
+  seq: Generated<Int64>;
+  tenant_id: string;
+  transaction_id: string;
+  profile: string;
+  message_type: string;
+  requester: string;
+  outcome: string;
+  fail_info: string | null;
+  serial_hex: string | null;
+  created_at: Int64;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  cas: CasTable;
+  issued_certificates: IssuedCertificatesTable;
+  crls: CrlsTable;
+  scep_profiles: ScepProfilesTable;
+  scep_challenges: ScepChallengesTable;
+  scep_transactions: ScepTransactionsTable;
+}

@@ -1,0 +1,23 @@
+/**
+ * The schema's versions, oldest first. A released migration is never edited:
+ * a change is a new file. Names sort in order of application.
+ */
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import type { SqlFlavor } from './flavor.ts';
+import { tenants } from './0001_tenants.ts';
+import { ca } from './0002_ca.ts';
+import { scep } from './0003_scep.ts';
+
+export type { SqlFlavor } from './flavor.ts';
+
+export function migrationProvider(flavor: SqlFlavor): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return {
+        '0001_tenants': tenants(flavor),
+        '0002_ca': ca(flavor),
+        '0003_scep': scep(flavor),
+      };
+    },
+  };
+}

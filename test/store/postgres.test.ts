@@ -1,0 +1,4 @@
+import { storeConformance } from './conformance.ts';
+import { postgresBackend } from './backends.ts';
+
+storeConformance(await postgresBackend());

@@ -1,0 +1,4 @@
+import { storeConformance } from './conformance.ts';
+import { sqliteBackend } from './backends.ts';
+
+storeConformance(sqliteBackend());
