@@ -7,6 +7,8 @@ Usage:
   keyfleet smime sign|verify|encrypt|decrypt|inspect [options]   S/MIME engine (see README)
   keyfleet ca init|show|issue|revoke|crl|list [options]          the certificate authority (state under --data)
   keyfleet p12 import|export|inspect [options]                   PKCS#12 files to and from PEM
+  keyfleet scep challenge --profile P --subject S [--san-email E] a one-time SCEP challenge
+  keyfleet serve [--port N] [--data DIR]                         SCEP, CRL and OCSP over HTTP(S)
   keyfleet --help
 
 Run \`keyfleet <command> --help\` for a command's options.
@@ -29,6 +31,14 @@ export async function main(argv: string[]): Promise<number> {
       case 'ca': {
         const { caCommand } = await import('./ca.ts');
         return await caCommand(rest);
+      }
+      case 'scep': {
+        const { scepCommand } = await import('./scep.ts');
+        return await scepCommand(rest);
+      }
+      case 'serve': {
+        const { serveCommand } = await import('./serve.ts');
+        return await serveCommand(rest);
       }
       case 'p12': {
         const { p12Command } = await import('./p12.ts');

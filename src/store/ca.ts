@@ -8,7 +8,8 @@
 export interface CaRecord {
   /** Stable id (e.g. "issuing"), unique per tenant. */
   readonly id: string;
-  readonly role: 'root' | 'issuing';
+  /** 'ra': the SCEP registration authority (signs CertReps, opens request envelopes), issued by the issuing CA. */
+  readonly role: 'root' | 'issuing' | 'ra';
   readonly certificateDer: Uint8Array;
   /** Issuer chain above this CA, nearest first (empty for a root). */
   readonly chainDer: readonly Uint8Array[];
@@ -67,6 +68,8 @@ export interface CaStore {
   listCas(): Promise<CaRecord[]>;
   /** Inserts; a second CA with the same id is refused with KF_CONFLICT. */
   putCa(record: CaRecord): Promise<void>;
+  /** Replaces a CA record (a renewed RA certificate); KF_NOT_FOUND when there is none with that id. */
+  replaceCa(record: CaRecord): Promise<void>;
   /** Inserts; a duplicate serial for the CA is refused with KF_CONFLICT. */
   recordIssued(record: IssuedCertificateRecord): Promise<void>;
   getIssued(caId: string, serialHex: string): Promise<IssuedCertificateRecord | undefined>;

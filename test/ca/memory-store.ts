@@ -25,6 +25,11 @@ export class MemoryCaStore implements CaStore {
     this.cas.set(record.id, record);
   }
 
+  async replaceCa(record: CaRecord): Promise<void> {
+    if (!this.cas.has(record.id)) throw new KeyfleetError('KF_NOT_FOUND', `no CA ${record.id}`);
+    this.cas.set(record.id, record);
+  }
+
   #issuedOf(caId: string): Map<string, IssuedCertificateRecord> {
     let m = this.issued.get(caId);
     if (!m) this.issued.set(caId, (m = new Map()));

@@ -64,7 +64,25 @@ export class KyselyCaStore implements CaStore {
   }
 
   putCa(record: CaRecord): Promise<void> {
-    const row = {
+    const row = this.#caRow(record);
+    return guarded(
+      async () => {
+        await this.#db.insertInto('cas').values(row).execute();
+      },
+      { conflict: `a CA with id "${record.id}" already exists`, missing: 'the tenant does not exist' },
+    );
+  }
+
+  replaceCa(record: CaRecord): Promise<void> {
+    const { tenant_id, id, ...changes } = this.#caRow(record);
+    return guarded(async () => {
+      const result = await this.#db.updateTable('cas').set(changes).where('tenant_id', '=', tenant_id).where('id', '=', id).executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw new KeyfleetError('KF_NOT_FOUND', `no CA with id "${id}"`);
+    });
+  }
+
+  #caRow(record: CaRecord) {
+    return {
       tenant_id: this.#tenantId,
       id: record.id,
       role: record.role,
@@ -74,12 +92,6 @@ export class KyselyCaStore implements CaStore {
       sealed_key: orNull(record.sealedKey),
       created_at: toMs(record.createdAt, 'createdAt'),
     };
-    return guarded(
-      async () => {
-        await this.#db.insertInto('cas').values(row).execute();
-      },
-      { conflict: `a CA with id "${record.id}" already exists`, missing: 'the tenant does not exist' },
-    );
   }
 
   recordIssued(record: IssuedCertificateRecord): Promise<void> {
@@ -239,7 +251,7 @@ export class KyselyCaStore implements CaStore {
 function caFromRow(row: Selectable<CasTable>): CaRecord {
   return {
     id: row.id,
-    role: row.role === 'root' ? 'root' : 'issuing',
+    role: row.role === 'root' || row.role === 'ra' ? row.role : 'issuing',
     certificateDer: bytes(row.certificate_der),
     chainDer: decodeChain(bytes(row.chain_der)),
     keyRef: row.key_ref,

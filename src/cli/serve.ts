@@ -1,0 +1,58 @@
+/**
+ * `keyfleet serve [--port N] [--host H] [--data DIR] [--tls-cert F --tls-key F]`:
+ * SCEP, CRL and OCSP for the CA under --data (the service issue extends it).
+ */
+import { KeyfleetError } from '../errors.ts';
+import { ensureRegistrationAuthority } from '../ca/registration-authority.ts';
+import { createPkiServices } from '../http/pki.ts';
+import { buildServer } from '../http/server.ts';
+import { keyStoreFor, openAuthority, openContext } from './context.ts';
+import { parseOptions, readBoundedFile } from './io.ts';
+
+const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--tls-cert CHAIN.pem --tls-key KEY.pem] [--quiet]';
+
+/** How often the CRL is checked for its scheduled regeneration. */
+const CRL_CHECK_MS = 60_000;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+    USAGE,
+  );
+  const port = Number(values.port ?? process.env['PORT'] ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new KeyfleetError('KF_USAGE', `--port must be 0–65535\n${USAGE}`);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new KeyfleetError('KF_USAGE', `--tls-cert and --tls-key go together\n${USAGE}`);
+  const dataDir = values.data ?? './data';
+  const ctx = await openContext(dataDir);
+  try {
+    const ca = await openAuthority(ctx);
+    const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStoreFor(dataDir));
+    const pki = createPkiServices({ tenant: ctx.tenant, ca, ra });
+    const tls = values['tls-cert'] !== undefined ? { cert: readBoundedFile(values['tls-cert'], undefined, 'certificate'), key: readBoundedFile(values['tls-key']!, undefined, 'key') } : undefined;
+    const app = await buildServer({ pki, logger: values.quiet !== true, ...(tls ? { tls } : {}) });
+    const address = await app.listen({ port, host: values.host ?? '127.0.0.1' });
+    process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${address} (data in ${dataDir})\n`);
+    const crlTimer = setInterval(() => {
+      ca.refreshCrlIfDue().catch((e: unknown) => app.log.error({ err: e }, 'CRL refresh failed'));
+    }, CRL_CHECK_MS);
+    crlTimer.unref();
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    clearInterval(crlTimer);
+    await app.close();
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The PKI services one tenant's CA offers over HTTP — SCEP, OCSP, the CRL
+ * and the CA certificate — wired from the CA, its store and the RA. The
+ * Fastify routes (pki-routes.ts) only translate HTTP to these.
+ */
+import type { TenantStore } from '../store/store.ts';
+import { KeyfleetError, isKeyfleetError } from '../errors.ts';
+import type { CertificateAuthority } from '../ca/authority.ts';
+import type { RegistrationAuthority } from '../ca/registration-authority.ts';
+import { type CertificateProfile, parseCertificateProfile } from '../ca/templates.ts';
+import { type OcspResponder, createOcspResponder } from '../ca/ocsp.ts';
+import { type ScepService, createScepService } from '../scep/service.ts';
+import { StoreChallengeValidator } from '../scep/challenge.ts';
+import { caScepIssuer, scepProfileOf } from '../scep/ca-issuer.ts';
+
+export interface PkiServices {
+  readonly ca: CertificateAuthority;
+  readonly scep: ScepService;
+  readonly ocsp: OcspResponder;
+  readonly challenges: StoreChallengeValidator;
+  /** The current CRL (DER), regenerated when its nextUpdate is near. */
+  currentCrl(): Promise<Uint8Array>;
+}
+
+export interface PkiServicesOptions {
+  readonly tenant: TenantStore;
+  readonly ca: CertificateAuthority;
+  readonly ra: RegistrationAuthority;
+  readonly clock?: () => Date;
+}
+
+function ocspHash(hash: string | undefined): 'sha256' | 'sha384' | 'sha512' {
+  return hash === 'sha384' || hash === 'sha512' ? hash : 'sha256';
+}
+
+export function createPkiServices(options: PkiServicesOptions): PkiServices {
+  const { tenant, ca, ra } = options;
+  const clock = options.clock ?? (() => new Date());
+  // SCEP profiles are few and read on every request; the CA profile behind
+  // each is kept from the last lookup for the (synchronous) issuer callback.
+  const caProfiles = new Map<string, CertificateProfile>();
+  const challenges = new StoreChallengeValidator(tenant.scep, clock);
+  const scep = createScepService({
+    profiles: async (name) => {
+      const record = await tenant.scep.getProfile(name);
+      if (!record) return undefined;
+      const profile = { ...parseCertificateProfile(record.template), name };
+      caProfiles.set(name, profile);
+      return scepProfileOf(profile);
+    },
+    issuer: caScepIssuer(ca, (name) => caProfiles.get(name)),
+    ra,
+    challengeValidator: challenges,
+    store: tenant.scep,
+    clock,
+  });
+  const ocsp = createOcspResponder({
+    // Signed by the issuing CA itself (RFC 6960 §4.2.2.2), with the CA's own signature scheme.
+    signer: { certificate: ca.certificate, sign: (data) => ca.signer.sign(data), hash: ocspHash(ca.signer.scheme.hash) },
+    caCertificates: [ca.certificate],
+    clock,
+    lookup: async (_issuer, serialHex) => {
+      try {
+        const record = await ca.get(serialHex);
+        return record.status === 'revoked' && record.revokedAt
+          ? { status: 'revoked', revokedAt: record.revokedAt, ...(record.revocationReason === undefined ? {} : { reason: record.revocationReason }) }
+          : { status: 'good' };
+      } catch (e) {
+        if (isKeyfleetError(e, 'KF_NOT_FOUND') || isKeyfleetError(e, 'KF_USAGE')) return { status: 'unknown' };
+        throw e;
+      }
+    },
+  });
+  return {
+    ca,
+    scep,
+    ocsp,
+    challenges,
+    async currentCrl() {
+      const refreshed = await ca.refreshCrlIfDue();
+      const crl = refreshed ?? (await ca.latestCrl()) ?? (await ca.generateCrl());
+      if (!crl) throw new KeyfleetError('KF_CA_NOT_INITIALISED', 'no CRL has been published');
+      return crl.der;
+    },
+  };
+}
