@@ -7,9 +7,11 @@ import { ensureRegistrationAuthority } from '../ca/registration-authority.ts';
 import { createPkiServices } from '../http/pki.ts';
 import { buildServer } from '../http/server.ts';
 import { keyStoreFor, openAuthority, openContext } from './context.ts';
+import { caCommand } from './ca.ts';
+import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { parseOptions, readBoundedFile } from './io.ts';
 
-const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--tls-cert CHAIN.pem --tls-key KEY.pem] [--quiet]';
+const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init] [--tls-cert CHAIN.pem --tls-key KEY.pem] [--quiet]';
 
 /** How often the CRL is checked for its scheduled regeneration. */
 const CRL_CHECK_MS = 60_000;
@@ -24,6 +26,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       quiet: { type: 'boolean' },
+      init: { type: 'boolean' },
     },
     USAGE,
   );
@@ -31,6 +34,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new KeyfleetError('KF_USAGE', `--port must be 0–65535\n${USAGE}`);
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new KeyfleetError('KF_USAGE', `--tls-cert and --tls-key go together\n${USAGE}`);
   const dataDir = values.data ?? './data';
+  const host = values.host ?? '127.0.0.1';
+  if (values.init && !(await isInitialised(dataDir))) {
+    // First start (`npm start`): set up the CA and the default SCEP profile, as `ca init` would.
+    const scheme = values['tls-cert'] !== undefined ? 'https' : 'http';
+    await caCommand(['init', '--data', dataDir, '--base-url', `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`]);
+  }
   const ctx = await openContext(dataDir);
   try {
     const ca = await openAuthority(ctx);
@@ -38,7 +47,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const pki = createPkiServices({ tenant: ctx.tenant, ca, ra });
     const tls = values['tls-cert'] !== undefined ? { cert: readBoundedFile(values['tls-cert'], undefined, 'certificate'), key: readBoundedFile(values['tls-key']!, undefined, 'key') } : undefined;
     const app = await buildServer({ pki, logger: values.quiet !== true, ...(tls ? { tls } : {}) });
-    const address = await app.listen({ port, host: values.host ?? '127.0.0.1' });
+    const address = await app.listen({ port, host });
     process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${address} (data in ${dataDir})\n`);
     const crlTimer = setInterval(() => {
       ca.refreshCrlIfDue().catch((e: unknown) => app.log.error({ err: e }, 'CRL refresh failed'));
@@ -52,6 +61,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     clearInterval(crlTimer);
     await app.close();
     return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function isInitialised(dataDir: string): Promise<boolean> {
+  const ctx = await openContext(dataDir);
+  try {
+    return (await ctx.tenant.ca.getCa(ISSUING_CA_ID)) !== undefined;
   } finally {
     await ctx.close();
   }
