@@ -69,6 +69,18 @@ export const OID = {
   dhSinglePassStdDHHkdfSha256: '1.2.840.113549.1.9.16.3.19',
   dhSinglePassStdDHHkdfSha384: '1.2.840.113549.1.9.16.3.20',
   dhSinglePassStdDHHkdfSha512: '1.2.840.113549.1.9.16.3.21',
+  // PKCS#9 (RFC 2985 §5.4): attributes of a PKCS#10 request
+  challengePassword: '1.2.840.113549.1.9.7',
+  extensionRequest: '1.2.840.113549.1.9.14',
+  // SCEP (RFC 8894 §3.2.1): id-VeriSign pki-attributes
+  scepMessageType: '2.16.840.1.113733.1.9.2',
+  scepPkiStatus: '2.16.840.1.113733.1.9.3',
+  scepFailInfo: '2.16.840.1.113733.1.9.4',
+  scepSenderNonce: '2.16.840.1.113733.1.9.5',
+  scepRecipientNonce: '2.16.840.1.113733.1.9.6',
+  scepTransactionID: '2.16.840.1.113733.1.9.7',
+  // RFC 6960 §4.2.2.2.1
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
   // X.520 attribute types
   commonName: '2.5.4.3',
   surname: '2.5.4.4',

@@ -30,8 +30,6 @@ import { type Name, decodeName } from '../x509/name.ts';
 import { signatureScheme, verifySignature } from '../x509/signature.ts';
 
 /** pkcs-9-at-challengePassword and pkcs-9-at-extensionRequest (RFC 2985); not in oids.ts. */
-export const OID_challengePassword = '1.2.840.113549.1.9.7';
-export const OID_extensionRequest = '1.2.840.113549.1.9.14';
 
 /** A CSR larger than this is refused before parsing (real ones are a few KB). */
 export const MAX_CSR_LENGTH = 64 * 1024;
@@ -129,8 +127,8 @@ function decode(bytes: Uint8Array): CertificationRequest {
     ar.end();
     if (values.length === 0) throw new Error('attribute without values');
     attributes.push({ type, values: values.map(raw) });
-    if (type === OID_challengePassword) challengePassword = readString(values[0]!);
-    if (type === OID_extensionRequest) requestedExtensions = decodeExtensions(values[0]!);
+    if (type === OID.challengePassword) challengePassword = readString(values[0]!);
+    if (type === OID.extensionRequest) requestedExtensions = decodeExtensions(values[0]!);
   }
 
   const ext = (oid: string) => requestedExtensions.find((e) => e.extnID === oid);

@@ -17,7 +17,6 @@ import * as der from '../asn1/writer.ts';
 import { KeyUsageBits, type KeyUsage } from '../x509/certificate.ts';
 
 /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1); not in oids.ts. */
-export const OID_ocspNoCheck = '1.3.6.1.5.5.7.48.1.5';
 
 export function extension(oid: string, value: Uint8Array, critical = false): Uint8Array {
   return critical ? der.sequence(der.oid(oid), der.boolean(true), der.octetString(value)) : der.sequence(der.oid(oid), der.octetString(value));
@@ -127,5 +126,5 @@ export function certificatePolicies(policyOids: readonly string[]): Uint8Array {
 
 /** id-pkix-ocsp-nocheck: NULL; tells clients not to check the responder certificate's own status (RFC 6960 §4.2.2.2.1). */
 export function ocspNoCheck(): Uint8Array {
-  return extension(OID_ocspNoCheck, der.nullValue());
+  return extension(OID.ocspNoCheck, der.nullValue());
 }

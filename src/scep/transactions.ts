@@ -22,7 +22,7 @@ import type { Certificate } from '../x509/certificate.ts';
 import { decodeName, nameToString, namesEqual } from '../x509/name.ts';
 import type { ScepTransactionLog, ScepTransactionRecord } from './store-types.ts';
 import type { ChallengeGrant, ChallengeValidator } from './challenge.ts';
-import { type CertificationRequest, csrSignatureValid, decodeCertificationRequest } from './csr.ts';
+import { type CertificationRequest, decodeCsr, verifyCsrSignature } from '../ca/csr.ts';
 import { encodeCertsOnly } from './certs-only.ts';
 import { openEnvelope, sealEnvelope } from './envelope.ts';
 import { type FailInfo, type PkiMessage, type PkiStatus, encodePkiMessage, newNonce } from './message.ts';
@@ -148,7 +148,7 @@ async function enrol(msg: PkiMessage, content: Uint8Array, profile: ScepProfile,
   const type = msg.messageType as 'PKCSReq' | 'RenewalReq';
   let csr: CertificationRequest;
   try {
-    csr = decodeCertificationRequest(content);
+    csr = decodeCsr(content);
   } catch (e) {
     if (!isKeyfleetError(e)) throw e;
     const outcome = fail('badRequest', e.message);
@@ -161,7 +161,7 @@ async function enrol(msg: PkiMessage, content: Uint8Array, profile: ScepProfile,
     await record(ctx, msg, profile, requester, outcome, undefined);
     return outcome;
   };
-  if (!csrSignatureValid(csr)) return refuse('badMessageCheck', 'the CSR signature does not verify');
+  if (!verifyCsrSignature(csr)) return refuse('badMessageCheck', 'the CSR signature does not verify');
 
   // Transaction ids (RFC 8894 §3.2.1.1): a retry of a completed request gets the same answer;
   // anything else under a completed id is refused and the original record is left as it is.

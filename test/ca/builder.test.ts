@@ -8,7 +8,6 @@ import { decodePemAll } from '../../src/asn1/pem.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKeyfleetError } from '../../src/errors.ts';
 import { encodeTbsCertificate, randomSerial } from '../../src/ca/certificate-builder.ts';
-import { OID_ocspNoCheck } from '../../src/ca/extensions.ts';
 import { SealedKeyStore } from '../../src/ca/keystore.ts';
 import { importCa } from '../../src/ca/setup.ts';
 import { defaultProfile } from '../../src/ca/templates.ts';
@@ -48,7 +47,7 @@ describe('other templates and profile options', () => {
     const issued = await t.ca.issue({ profile: defaultProfile('ocspSigning', { subjectNameFormat: 'custom', subjectNameFormatString: 'CN=Keyfleet OCSP Responder' }), attributes: {}, publicKey: key() });
     const c = issued.certificate;
     assert.deepEqual(c.extKeyUsage, [OID.ocspSigning]);
-    assert.ok(c.extensions.some((e) => e.extnID === OID_ocspNoCheck));
+    assert.ok(c.extensions.some((e) => e.extnID === OID.ocspNoCheck));
     assert.deepEqual(c.crlDistributionPoints, []);
     assert.deepEqual(c.ocspUrls, []);
     const r = await opensslVerify(t, writePem(t.dir, 'ocsp.pem', 'CERTIFICATE', issued.der), 'ocsphelper');

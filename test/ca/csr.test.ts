@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { decodePemAll } from '../../src/asn1/pem.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKeyfleetError } from '../../src/errors.ts';
-import { OID_challengePassword, OID_extensionRequest, decodeCsr, loadCsr, verifyCsrSignature } from '../../src/ca/csr.ts';
+import { decodeCsr, loadCsr, verifyCsrSignature } from '../../src/ca/csr.ts';
 import { keyIdentifier } from '../../src/ca/extensions.ts';
 import { defaultProfile } from '../../src/ca/templates.ts';
 import { nameToString } from '../../src/x509/name.ts';
@@ -57,7 +57,7 @@ describe('PKCS#10 requests from openssl req', () => {
       assert.deepEqual([...csr.keyUsage!].sort(), ['digitalSignature', 'keyEncipherment']);
       assert.deepEqual(csr.extKeyUsage, [OID.emailProtection]);
       assert.ok(csr.requestedExtensions.find((e) => e.extnID === OID.keyUsage)?.critical);
-      assert.deepEqual(csr.attributes.map((a) => a.type).sort(), [OID_challengePassword, OID_extensionRequest].sort());
+      assert.deepEqual(csr.attributes.map((a) => a.type).sort(), [OID.challengePassword, OID.extensionRequest].sort());
       assert.equal(csr.publicKey.asymmetricKeyType, name === 'rsa' ? 'rsa' : 'ec');
       // Same subject key identifier as openssl would compute (RFC 5280 §4.2.1.2 method 1), via a certificate openssl signs.
       const pub = await openssl(['req', '-inform', 'DER', '-in', join(t.dir, `${name}.csr`), '-pubkey', '-noout']);

@@ -9,7 +9,8 @@ import { encodeName } from '../../src/x509/name.ts';
 import { buildPkcsReq, parseCertRep, type ScepRequest } from '../../src/scep/client.ts';
 import { StaticChallengeValidator } from '../../src/scep/challenge.ts';
 import { encodeCertsOnly } from '../../src/scep/certs-only.ts';
-import { decodeCertificationRequest, encodeCertificationRequest } from '../../src/scep/csr.ts';
+import { encodeCertificationRequest } from '../../src/scep/csr.ts';
+import { decodeCsr } from '../../src/ca/csr.ts';
 import { openEnvelope, sealEnvelope } from '../../src/scep/envelope.ts';
 import { decodePkiMessage, encodePkiMessage } from '../../src/scep/message.ts';
 import { defaultKeyPolicy } from '../../src/scep/policy.ts';
@@ -35,7 +36,7 @@ describe('pkiMessage', () => {
     assert.equal(msg.signatureProblem, undefined);
     assert.equal(msg.signerCertificate?.fingerprint256, me.certificate.fingerprint256);
     const opened = openEnvelope(msg.envelope!, ca.ra);
-    const decoded = decodeCertificationRequest(opened.content);
+    const decoded = decodeCsr(opened.content);
     assert.equal(decoded.challengePassword, 'pw');
     assert.deepEqual(decoded.subjectAltName?.rfc822Names, ['d@example.org']);
   });
