@@ -15,7 +15,7 @@ import { type KeySpec, KeySpecs, generateKeyPair } from '../ca/key-spec.ts';
 import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { DEFAULT_SCEP_PROFILE, scepProfileRecord } from './scep-profile.ts';
 import { caUrls, checkBaseUrl, keyStoreFor, openAuthority, openContext, readSettings, writeSettings } from './context.ts';
-import { many, parseOptions, readBoundedFile, writeOutput } from './io.ts';
+import { dispatch, many, parseOptions, readBoundedFile, writeOutput } from './io.ts';
 
 const USAGE = `Usage:
   keyfleet ca init   [--data DIR] [--key-type rsa-2048|rsa-3072|rsa-4096|p-256|p-384] [--org NAME]
@@ -30,27 +30,7 @@ const USAGE = `Usage:
 const data = { data: { type: 'string' } } as const;
 
 export async function caCommand(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  switch (verb) {
-    case 'init':
-      return init(rest);
-    case 'show':
-      return show(rest);
-    case 'issue':
-      return issue(rest);
-    case 'revoke':
-      return revoke(rest);
-    case 'crl':
-      return crl(rest);
-    case 'list':
-      return list(rest);
-    case '--help':
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    default:
-      throw new KeyfleetError('KF_USAGE', `unknown ca command "${verb ?? ''}"\n${USAGE}`);
-  }
+  return dispatch('ca', argv, { init, show, issue, revoke, crl, list }, USAGE);
 }
 
 function keySpec(value: string | undefined, fallback: KeySpec): KeySpec {

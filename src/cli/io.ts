@@ -58,3 +58,20 @@ export function many(value: string | boolean | (string | boolean)[] | undefined)
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
 }
+
+type Subcommand = (argv: string[]) => Promise<number>;
+
+/**
+ * Runs `<noun> <verb> …`: the verb's handler, help for `help`/`--help`,
+ * and a usage error naming the verb otherwise.
+ */
+export async function dispatch(noun: string, argv: string[], verbs: Readonly<Record<string, Subcommand>>, usage: string): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === 'help' || verb === '--help') {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const handler = verb !== undefined && Object.hasOwn(verbs, verb) ? verbs[verb] : undefined;
+  if (!handler) throw new KeyfleetError('KF_USAGE', `${verb === undefined ? `keyfleet ${noun} needs a command` : `unknown ${noun} command "${verb}"`}\n${usage}`);
+  return handler(rest);
+}

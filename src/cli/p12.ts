@@ -16,7 +16,7 @@ import { loadCertificates } from '../x509/certificate.ts';
 import { nameToString } from '../x509/name.ts';
 import { loadPrivateKey } from '../smime/keys.ts';
 import { inspectPkcs12, readPkcs12, writePkcs12 } from '../pkcs12/index.ts';
-import { many, parseOptions, readBoundedFile, readInput, writeOutput } from './io.ts';
+import { dispatch, many, parseOptions, readBoundedFile, readInput, writeOutput } from './io.ts';
 
 const USAGE = `Usage:
   keyfleet p12 import  --in F.p12 --password-file P --key-out K.pem --cert-out C.pem
@@ -24,21 +24,7 @@ const USAGE = `Usage:
   keyfleet p12 inspect --in F.p12 [--password-file P]`;
 
 export async function p12Command(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  switch (verb) {
-    case 'import':
-      return importP12(rest);
-    case 'export':
-      return exportP12(rest);
-    case 'inspect':
-      return inspect(rest);
-    case '--help':
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    default:
-      throw new KeyfleetError('KF_USAGE', `unknown p12 command "${verb ?? ''}"\n${USAGE}`);
-  }
+  return dispatch('p12', argv, { import: importP12, export: exportP12, inspect }, USAGE);
 }
 
 async function readPassword(path: string | undefined): Promise<string> {
