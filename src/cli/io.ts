@@ -12,6 +12,10 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** node:util parseArgs with usage errors turned into KF_USAGE. */
 export function parseOptions<T extends Options>(argv: string[], options: T, usage: string) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });
   } catch (e) {

@@ -55,9 +55,12 @@ export async function main(argv: string[]): Promise<number> {
 /** One readable line on stderr and a non-zero exit; internal causes are not printed. */
 export function reportError(e: unknown): number {
   if (e instanceof KeyfleetError) {
-    process.stderr.write(`keyfleet: ${e.code}: ${e.message}\n`);
+    // One line: usage errors carry the usage text after the first line; `--help` shows it.
+    const [first] = e.message.split('\n');
+    const hint = e.code === 'KF_USAGE' && e.message.includes('\n') ? ' (add --help for usage)' : '';
+    process.stderr.write(`keyfleet: ${e.code}: ${first}${hint}\n`);
     return e.code === 'KF_USAGE' ? 2 : 1;
   }
-  process.stderr.write(`keyfleet: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`keyfleet: internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
   return 1;
 }
