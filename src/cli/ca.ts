@@ -55,7 +55,7 @@ async function init(argv: string[]): Promise<number> {
   );
   const dataDir = values.data ?? './data';
   const baseUrl = checkBaseUrl(values['base-url'] ?? 'http://localhost:8080');
-  const ctx = await openContext(dataDir);
+  const ctx = await openContext(dataDir, { create: true });
   try {
     const keyStore = keyStoreFor(dataDir, true);
     const urls = caUrls({ baseUrl });

@@ -6,13 +6,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyfleetError } from '../errors.ts';
-import { openStore } from '../store/open.ts';
+import { SQLITE_FILE_NAME, openStore } from '../store/open.ts';
 import type { Store, TenantStore } from '../store/store.ts';
 import { resolveMasterKey } from '../ca/master-key.ts';
 import { SealedKeyStore } from '../ca/keystore.ts';
 import { openCa } from '../ca/setup.ts';
 import type { CertificateAuthority } from '../ca/authority.ts';
-import type { CaOptions } from '../ca/authority.ts';
+import { type CaOptions, ISSUING_CA_ID } from '../ca/authority.ts';
 
 export const DEFAULT_TENANT = 'default';
 const SETTINGS_FILE = 'settings.json';
@@ -30,7 +30,16 @@ export interface Context {
   close(): Promise<void>;
 }
 
-export async function openContext(dataDir = './data'): Promise<Context> {
+/**
+ * Opens the store under `dataDir`. Unless `create` is set (`ca init`,
+ * `serve --init`), a data directory without a database is refused rather
+ * than created: a mistyped --data should not leave an empty database behind.
+ */
+export async function openContext(dataDir = './data', options: { readonly create?: boolean } = {}): Promise<Context> {
+  const usesSqlite = !process.env['KEYFLEET_DATABASE_URL'];
+  if (usesSqlite && !options.create && !existsSync(join(dataDir, SQLITE_FILE_NAME))) {
+    throw new KeyfleetError('KF_CA_NOT_INITIALISED', `no Keyfleet data in ${dataDir}: run \`keyfleet ca init --data ${dataDir}\` first`);
+  }
   const store = await openStore({ dataDir });
   await store.ensureTenant(DEFAULT_TENANT, 'Default');
   return { dataDir, store, tenant: store.forTenant(DEFAULT_TENANT), close: () => store.close() };
@@ -75,5 +84,9 @@ export function keyStoreFor(dataDir: string, create = false): SealedKeyStore {
 }
 
 export async function openAuthority(ctx: Context): Promise<CertificateAuthority> {
+  // Say "not set up" before asking for the master key, which a fresh --data lacks too.
+  if (!(await ctx.tenant.ca.getCa(ISSUING_CA_ID))) {
+    throw new KeyfleetError('KF_CA_NOT_INITIALISED', `no certificate authority in ${ctx.dataDir}: run \`keyfleet ca init --data ${ctx.dataDir}\` first`);
+  }
   return openCa({ store: ctx.tenant.ca, keyStore: keyStoreFor(ctx.dataDir), urls: caUrls(readSettings(ctx.dataDir)) });
 }

@@ -9,6 +9,9 @@ Usage:
   keyfleet p12 import|export|inspect [options]                   PKCS#12 files to and from PEM
   keyfleet scep challenge --profile P --subject S [--san-email E] a one-time SCEP challenge
   keyfleet serve [--port N] [--data DIR]                         SCEP, CRL and OCSP over HTTP(S)
+  keyfleet admin token create|list|revoke [options]              admin API tokens (directly in --data)
+  keyfleet users|groups list|show|create|update|delete|…         the directory over the admin API (KEYFLEET_URL, KEYFLEET_TOKEN)
+  keyfleet audit list|verify [options]                           the hash-chained audit log
   keyfleet --help
 
 Run \`keyfleet <command> --help\` for a command's options.
@@ -43,6 +46,22 @@ export async function main(argv: string[]): Promise<number> {
       case 'p12': {
         const { p12Command } = await import('./p12.ts');
         return await p12Command(rest);
+      }
+      case 'admin': {
+        const { adminCommand } = await import('./admin.ts');
+        return await adminCommand(rest);
+      }
+      case 'users': {
+        const { usersCommand } = await import('./users.ts');
+        return await usersCommand(rest);
+      }
+      case 'groups': {
+        const { groupsCommand } = await import('./groups.ts');
+        return await groupsCommand(rest);
+      }
+      case 'audit': {
+        const { auditCommand } = await import('./audit.ts');
+        return await auditCommand(rest);
       }
       default:
         throw new KeyfleetError('KF_USAGE', `unknown command "${command}"; see keyfleet --help`);

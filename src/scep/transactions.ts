@@ -169,11 +169,15 @@ async function enrol(msg: PkiMessage, content: Uint8Array, profile: ScepProfile,
   if (prior && prior.messageType === type && prior.outcome !== 'failure') {
     if (prior.outcome === 'pending') return poll(msg, prior, profile, ctx);
     const found = prior.serialHex ? await ctx.issuer.lookup(prior.serialHex) : undefined;
+    // Clients that derive the transactionID from the key (micromdm) renew again under
+    // the same id, signed with the certificate the last renewal gave: a new request.
     const newRenewal = type === 'RenewalReq' && found !== undefined && found.certificate.fingerprint256 === msg.signerCertificate!.fingerprint256;
-    if (found && !found.revoked && sameKey(found.certificate, csr) && namesEqual(found.certificate.subject, csr.subject) && !newRenewal) {
-      return { status: 'SUCCESS', certificates: [found.certificate, ...ctx.ra.chain] };
+    if (!newRenewal) {
+      if (found && !found.revoked && sameKey(found.certificate, csr) && namesEqual(found.certificate.subject, csr.subject)) {
+        return { status: 'SUCCESS', certificates: [found.certificate, ...ctx.ra.chain] };
+      }
+      return fail('badRequest', 'a different request under a transactionID that is already completed');
     }
-    return fail('badRequest', 'a different request under a transactionID that is already completed');
   }
 
   const keyProblem = keyRefusal(csr, profile.keyPolicy);
