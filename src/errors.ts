@@ -24,6 +24,10 @@ export const errorCatalogue = {
   KF_OCSP_INVALID: { status: 502, title: 'The OCSP response cannot be trusted or does not answer the question' },
   KF_INPUT_TOO_LARGE: { status: 413, title: 'Input exceeds the size limit' },
   KF_USAGE: { status: 400, title: 'Invalid command usage' },
+  KF_UNAUTHENTICATED: { status: 401, title: 'A valid API token is required' },
+  KF_FORBIDDEN: { status: 403, title: 'The API token\'s role does not allow this' },
+  KF_SERVICE_UNREACHABLE: { status: 503, title: 'The Keyfleet service cannot be reached' },
+  KF_GROUP_CYCLE: { status: 409, title: 'The membership would make a group contain itself' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -21,6 +21,18 @@ The secret of a new token is printed once; only its hash is stored.`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** `--help` anywhere: prints the usage (the caller returns 0). */
+export function helpRequested(argv: readonly string[], usage: string): boolean {
+  if (!argv.includes('--help') && !argv.includes('-h')) return false;
+  process.stdout.write(`${usage}\n`);
+  return true;
+}
+
+/** A missing or unknown subcommand, as a one-line usage error. */
+export function unknownVerb(verb: string | undefined, usage: string): KeyfleetError {
+  return new KeyfleetError('KF_USAGE', verb === undefined ? `a subcommand is required\n${usage}` : `unknown subcommand "${verb}"\n${usage}`);
+}
+
 /** node:util parseArgs with positionals, usage errors as KF_USAGE. */
 export function parseCommand<T extends Options>(argv: string[], options: T, usage: string) {
   try {
@@ -31,8 +43,10 @@ export function parseCommand<T extends Options>(argv: string[], options: T, usag
 }
 
 export async function adminCommand(argv: string[]): Promise<number> {
+  if (helpRequested(argv, USAGE)) return 0;
   const [noun, verb, ...rest] = argv;
-  if (noun !== 'token' || verb === undefined) throw new KeyfleetError('KF_USAGE', USAGE);
+  if (noun !== 'token') throw unknownVerb(noun, USAGE);
+  if (verb === undefined) throw unknownVerb(undefined, USAGE);
   const { values, positionals } = parseCommand(
     rest,
     { role: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' } },

@@ -3,10 +3,9 @@
  * --data straight from the database (an operator's check that does not
  * trust the running service).
  */
-import { KeyfleetError } from '../errors.ts';
 import { verifyAuditChain } from '../directory/audit.ts';
 import type { AuditChainResult } from '../store/audit.ts';
-import { apiRequest, listAll, parseCommand, printResult } from './admin.ts';
+import { apiRequest, helpRequested, listAll, parseCommand, printResult, unknownVerb } from './admin.ts';
 import { DEFAULT_TENANT, openContext } from './context.ts';
 
 const USAGE = `Usage:
@@ -16,6 +15,7 @@ list and verify use KEYFLEET_URL and KEYFLEET_TOKEN; verify --data reads the dat
 verify exits 1 when the chain is broken.`;
 
 export async function auditCommand(argv: string[]): Promise<number> {
+  if (helpRequested(argv, USAGE)) return 0;
   const [verb, ...rest] = argv;
   const { values } = parseCommand(
     rest,
@@ -60,5 +60,5 @@ export async function auditCommand(argv: string[]): Promise<number> {
     else process.stdout.write(`audit chain BROKEN at entry ${result.brokenAt} (${result.reason}); ${result.entries} entries before it check out\n`);
     return result.ok ? 0 : 1;
   }
-  throw new KeyfleetError('KF_USAGE', USAGE);
+  throw unknownVerb(verb, USAGE);
 }

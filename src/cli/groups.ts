@@ -1,6 +1,6 @@
 /** `keyfleet groups list|show|create|update|delete|members|add-member|remove-member` over the admin API. */
 import { KeyfleetError } from '../errors.ts';
-import { apiRequest, listAll, parseCommand, printResult } from './admin.ts';
+import { apiRequest, helpRequested, listAll, parseCommand, printResult, unknownVerb } from './admin.ts';
 import { resolveUserId } from './users.ts';
 
 const USAGE = `Usage:
@@ -17,6 +17,7 @@ Reaches the service at KEYFLEET_URL with the API token in KEYFLEET_TOKEN.`;
 const GROUP_COLUMNS = ['id', 'displayName', 'description'] as const;
 
 export async function groupsCommand(argv: string[]): Promise<number> {
+  if (helpRequested(argv, USAGE)) return 0;
   const [verb, ...rest] = argv;
   const { values, positionals } = parseCommand(
     rest,
@@ -78,6 +79,6 @@ export async function groupsCommand(argv: string[]): Promise<number> {
       await apiRequest('DELETE', `api/v1/groups/${group()}/members/${encodeURIComponent((await member()).id)}`);
       return 0;
     default:
-      throw new KeyfleetError('KF_USAGE', USAGE);
+      throw unknownVerb(verb, USAGE);
   }
 }

@@ -1,6 +1,6 @@
 /** `keyfleet users list|show|create|update|delete`: the admin API's users, for scripts (KEYFLEET_URL, KEYFLEET_TOKEN). */
 import { KeyfleetError } from '../errors.ts';
-import { apiRequest, listAll, parseCommand, printResult } from './admin.ts';
+import { apiRequest, helpRequested, listAll, parseCommand, printResult, unknownVerb } from './admin.ts';
 
 const USAGE = `Usage:
   keyfleet users list [--upn U] [--limit N] [--all] [--json]
@@ -22,6 +22,7 @@ export async function resolveUserId(idOrUpn: string): Promise<string> {
 }
 
 export async function usersCommand(argv: string[]): Promise<number> {
+  if (helpRequested(argv, USAGE)) return 0;
   const [verb, ...rest] = argv;
   const { values, positionals } = parseCommand(
     rest,
@@ -86,6 +87,6 @@ export async function usersCommand(argv: string[]): Promise<number> {
       await apiRequest('DELETE', `api/v1/users/${await target()}`);
       return 0;
     default:
-      throw new KeyfleetError('KF_USAGE', USAGE);
+      throw unknownVerb(verb, USAGE);
   }
 }

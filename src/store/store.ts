@@ -4,9 +4,12 @@
  * not in each HTTP handler: a TenantStore cannot name another tenant's rows.
  *
  * Domain code should depend on the narrow interface it needs (CaStore,
- * ScepStore), not on these.
+ * ScepStore, DirectoryStore, AccessStore, AuditStore), not on these.
  */
+import type { AccessStore, TokenLookup } from './access.ts';
+import type { AuditStore } from './audit.ts';
 import type { CaStore } from './ca.ts';
+import type { DirectoryStore } from './directory.ts';
 import type { ScepStore } from './scep.ts';
 
 export interface TenantRecord {
@@ -19,6 +22,9 @@ export interface TenantStore {
   readonly tenantId: string;
   readonly ca: CaStore;
   readonly scep: ScepStore;
+  readonly directory: DirectoryStore;
+  readonly access: AccessStore;
+  readonly audit: AuditStore;
   /**
    * Runs `fn` in one database transaction: if it throws, none of its writes
    * remain. Inside `fn` use only `tx`: on SQLite the transaction holds the
@@ -31,6 +37,8 @@ export interface TenantStore {
 export interface Store {
   readonly flavor: 'sqlite' | 'postgres';
   forTenant(tenantId: string): TenantStore;
+  /** API tokens by their hash, across tenants: the one lookup that comes before a tenant is known. */
+  readonly tokens: TokenLookup;
   /** Creates the tenant unless it exists (the name of an existing one is left as it is); true when created. */
   ensureTenant(id: string, name: string): Promise<boolean>;
   getTenant(id: string): Promise<TenantRecord | undefined>;

@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import type { Store } from '../../src/store/store.ts';
 import { caConformance } from './conformance-ca.ts';
 import { scepConformance } from './conformance-scep.ts';
+import { directoryConformance, groupRecord, userRecord } from './conformance-directory.ts';
+import { accessConformance, tokenRecord } from './conformance-access.ts';
+import { auditConformance, auditEntry } from './conformance-audit.ts';
 import { rejectsWith, type StoreBackend, type SuiteContext } from './suite.ts';
 
 export type { StoreBackend } from './suite.ts';
@@ -67,6 +70,9 @@ export function storeConformance(backend: StoreBackend): void {
 
     caConformance(ctx);
     scepConformance(ctx);
+    directoryConformance(ctx);
+    accessConformance(ctx);
+    auditConformance(ctx);
 
     describe('tenant isolation', () => {
       test("tenant A's records are invisible and untouchable through tenant B, for every method", async () => {
@@ -123,6 +129,47 @@ export function storeConformance(backend: StoreBackend): void {
       });
     });
 
+    describe('tenant isolation (directory, access, audit)', () => {
+      test("tenant A's users, groups, memberships, tokens and audit entries are invisible and untouchable through B", async () => {
+        const a = await ctx.newTenant();
+        const b = await ctx.newTenant();
+        await a.directory.putUser(userRecord('u1'));
+        await a.directory.putGroup(groupRecord('g1'));
+        await a.directory.putGroup(groupRecord('g2'));
+        await a.directory.addMember('g1', { type: 'user', id: 'u1' });
+        await a.directory.addMember('g1', { type: 'group', id: 'g2' });
+        await a.access.putToken(tokenRecord('t1'));
+        await a.audit.append(auditEntry(1));
+
+        assert.equal(await b.directory.getUser('u1'), undefined);
+        assert.deepEqual((await b.directory.listUsers()).items, []);
+        assert.equal(await b.directory.countUsers(), 0);
+        assert.equal(await b.directory.getGroup('g1'), undefined);
+        assert.deepEqual((await b.directory.listGroups()).items, []);
+        assert.deepEqual((await b.directory.listMembers('g1')).items, []);
+        assert.deepEqual((await b.directory.listTransitiveMembers('g1')).items, []);
+        assert.deepEqual(await b.directory.listTransitiveGroupsOf({ type: 'user', id: 'u1' }), []);
+        await rejectsWith(b.directory.replaceUser(userRecord('u1')), 'KF_NOT_FOUND');
+        await rejectsWith(b.directory.replaceGroup(groupRecord('g1')), 'KF_NOT_FOUND');
+        await rejectsWith(b.directory.addMember('g1', { type: 'user', id: 'u1' }), 'KF_NOT_FOUND');
+        assert.equal(await b.directory.removeMember('g1', { type: 'user', id: 'u1' }), false);
+        assert.equal(await b.directory.deleteUser('u1'), false);
+        assert.equal(await b.directory.deleteGroup('g1'), false);
+        assert.equal(await b.access.getToken('t1'), undefined);
+        assert.deepEqual(await b.access.listTokens(), []);
+        assert.equal(await b.access.revokeToken('t1', T0), false);
+        assert.deepEqual((await b.audit.list()).items, []);
+
+        // B's own records may reuse A's ids and UPNs.
+        await b.directory.putUser(userRecord('u1'));
+        await b.directory.putGroup(groupRecord('g1'));
+        await b.directory.addMember('g1', { type: 'user', id: 'u1' });
+        assert.deepEqual((await a.directory.listMembers('g1')).items.map((m) => m.id), ['g2', 'u1']);
+        assert.equal((await a.access.getToken('t1'))?.revokedAt, undefined);
+        assert.equal((await a.audit.verifyChain()).ok, true);
+      });
+    });
+
     describe('transactions', () => {
       test('a throw inside transaction() leaves none of its writes behind', async () => {
         const t = await ctx.newTenant();
@@ -136,6 +183,11 @@ export function storeConformance(backend: StoreBackend): void {
             await tx.scep.putProfile(profileRecord('default'));
             await tx.scep.putChallenge(challengeRecord('h', 'default'));
             await tx.scep.recordTransaction(transactionRecord('tx'));
+            await tx.directory.putUser(userRecord('u1'));
+            await tx.directory.putGroup(groupRecord('g1'));
+            await tx.directory.addMember('g1', { type: 'user', id: 'u1' });
+            await tx.access.putToken(tokenRecord('t1'));
+            await tx.audit.append(auditEntry(1));
             throw new Error('boom');
           }),
           /boom/,
@@ -146,6 +198,10 @@ export function storeConformance(backend: StoreBackend): void {
         assert.equal(await t.ca.getLatestCrl('issuing'), undefined);
         assert.equal(await t.scep.getProfile('default'), undefined);
         assert.deepEqual(await t.scep.listTransactions(), []);
+        assert.equal(await t.directory.getUser('u1'), undefined);
+        assert.equal(await t.directory.getGroup('g1'), undefined);
+        assert.deepEqual(await t.access.listTokens(), []);
+        assert.deepEqual((await t.audit.list()).items, []);
         // The rolled-back CRL number is allocated again.
         const crl = await t.ca.putCrl('issuing', () => ({ thisUpdate: T0, nextUpdate: T0, der: new Uint8Array([1]) }));
         assert.equal(crl.crlNumber, 1n);

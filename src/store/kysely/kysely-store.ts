@@ -1,9 +1,15 @@
 /** Store and TenantStore (src/store/store.ts) over one Kysely instance, for either database. */
 import type { Kysely } from 'kysely';
+import type { AccessStore, TokenLookup } from '../access.ts';
+import type { AuditStore } from '../audit.ts';
 import type { CaStore } from '../ca.ts';
+import type { DirectoryStore } from '../directory.ts';
 import type { ScepStore } from '../scep.ts';
 import type { Store, TenantRecord, TenantStore } from '../store.ts';
+import { KyselyAccessStore, KyselyTokenLookup } from './access-store.ts';
+import { KyselyAuditStore } from './audit-store.ts';
 import { KyselyCaStore } from './ca-store.ts';
+import { KyselyDirectoryStore } from './directory-store.ts';
 import { guarded } from './errors.ts';
 import { KyselyScepStore } from './scep-store.ts';
 import type { Database } from './schema.ts';
@@ -14,6 +20,9 @@ class KyselyTenantStore implements TenantStore {
   readonly tenantId: string;
   readonly ca: CaStore;
   readonly scep: ScepStore;
+  readonly directory: DirectoryStore;
+  readonly access: AccessStore;
+  readonly audit: AuditStore;
   readonly #db: Kysely<Database>;
 
   constructor(db: Kysely<Database>, tenantId: string) {
@@ -21,6 +30,9 @@ class KyselyTenantStore implements TenantStore {
     this.tenantId = tenantId;
     this.ca = new KyselyCaStore(db, tenantId);
     this.scep = new KyselyScepStore(db, tenantId);
+    this.directory = new KyselyDirectoryStore(db, tenantId);
+    this.access = new KyselyAccessStore(db, tenantId);
+    this.audit = new KyselyAuditStore(db, tenantId);
   }
 
   transaction<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T> {
@@ -31,6 +43,7 @@ class KyselyTenantStore implements TenantStore {
 
 export class KyselyStore implements Store {
   readonly flavor: 'sqlite' | 'postgres';
+  readonly tokens: TokenLookup;
   readonly #db: Kysely<Database>;
   readonly #now: () => Date;
 
@@ -38,6 +51,7 @@ export class KyselyStore implements Store {
     this.#db = db;
     this.flavor = flavor;
     this.#now = now;
+    this.tokens = new KyselyTokenLookup(db);
   }
 
   forTenant(tenantId: string): TenantStore {

@@ -84,6 +84,68 @@ export interface ScepTransactionsTable {
   created_at: Int64;
 }
 
+export interface UsersTable {
+  tenant_id: string;
+  id: string;
+  user_principal_name: string;
+  upn_key: string;
+  mail: string | null;
+  display_name: string;
+  is_exchange_online: number;
+  account_enabled: number;
+  external_id: string | null;
+  created_at: Int64;
+  updated_at: Int64;
+}
+
+export interface GroupsTable {
+  tenant_id: string;
+  id: string;
+  display_name: string;
+  description: string | null;
+  external_id: string | null;
+  created_at: Int64;
+  updated_at: Int64;
+}
+
+export interface GroupUserMembersTable {
+  tenant_id: string;
+  group_id: string;
+  user_id: string;
+}
+
+export interface GroupGroupMembersTable {
+  tenant_id: string;
+  group_id: string;
+  member_group_id: string;
+}
+
+export interface ApiTokensTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  role: string;
+  secret_hash: string;
+  created_at: Int64;
+  last_used_at: Int64 | null;
+  revoked_at: Int64 | null;
+}
+
+export interface AuditEventsTable {
+  tenant_id: string;
+  seq: Int64;
+  actor_id: string;
+  actor_name: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  before_json: string | null;
+  after_json: string | null;
+  at: Int64;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   cas: CasTable;
@@ -92,4 +154,10 @@ export interface Database {
   scep_profiles: ScepProfilesTable;
   scep_challenges: ScepChallengesTable;
   scep_transactions: ScepTransactionsTable;
+  users: UsersTable;
+  groups: GroupsTable;
+  group_user_members: GroupUserMembersTable;
+  group_group_members: GroupGroupMembersTable;
+  api_tokens: ApiTokensTable;
+  audit_events: AuditEventsTable;
 }

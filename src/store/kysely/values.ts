@@ -79,3 +79,32 @@ export function pageSize(limit: number | undefined): number {
   }
   return limit;
 }
+
+/** Rows to skip before a page (SCIM startIndex); bounded so that a huge offset cannot become a long scan by accident. */
+export function pageOffset(offset: number | undefined): number {
+  if (offset === undefined) return 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset > 10_000_000) throw new KeyfleetError('KF_USAGE', 'offset must be a non-negative integer');
+  return offset;
+}
+
+/**
+ * Cursors are the sort key of the last row handed out, as base64url JSON: opaque to clients (they may not
+ * build one), stable under inserts and deletes (no offsets), and checked when they come back.
+ */
+export function encodeCursor(key: readonly string[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string, parts: number): string[] {
+  let key: unknown;
+  try {
+    if (cursor.length > 4096 || !/^[A-Za-z0-9_-]*$/.test(cursor)) throw new Error('not base64url');
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new KeyfleetError('KF_USAGE', 'the cursor is not valid: pass back a nextCursor unchanged');
+  }
+  if (!Array.isArray(key) || key.length !== parts || !key.every((k) => typeof k === 'string')) {
+    throw new KeyfleetError('KF_USAGE', 'the cursor is not valid: pass back a nextCursor unchanged');
+  }
+  return key as string[];
+}

@@ -7,6 +7,8 @@ import type { SqlFlavor } from './flavor.ts';
 import { tenants } from './0001_tenants.ts';
 import { ca } from './0002_ca.ts';
 import { scep } from './0003_scep.ts';
+import { directory } from './0004_directory.ts';
+import { accessAudit } from './0005_access_audit.ts';
 
 export type { SqlFlavor } from './flavor.ts';
 
@@ -17,6 +19,8 @@ export function migrationProvider(flavor: SqlFlavor): MigrationProvider {
         '0001_tenants': tenants(flavor),
         '0002_ca': ca(flavor),
         '0003_scep': scep(flavor),
+        '0004_directory': directory(flavor),
+        '0005_access_audit': accessAudit(flavor),
       };
     },
   };

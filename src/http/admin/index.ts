@@ -1,0 +1,36 @@
+/**
+ * The admin side of `keyfleet serve`: the REST API under /api/v1, SCIM 2.0
+ * under /scim/v2, and their OpenAPI 3.1 document at /openapi.json, built
+ * by @fastify/swagger from the routes' own JSON schemas.
+ */
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../../store/store.ts';
+import { registerAccessRoutes } from './access-routes.ts';
+import type { AdminContext } from './context.ts';
+import { registerDirectoryRoutes } from './directory-routes.ts';
+import { registerScim } from './scim/routes.ts';
+
+export interface AdminOptions {
+  readonly store: Store;
+  readonly clock?: () => Date;
+}
+
+/** Registers the OpenAPI generator; must run before any route it should describe is added. */
+export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Keyfleet admin API', version: '1', description: 'Errors are RFC 9457 problem+json with a stable `code` (docs/errors.md).' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An admin API token (kf_…)' } } },
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+export function registerAdmin(app: FastifyInstance, options: AdminOptions): void {
+  const ctx: AdminContext = { store: options.store, clock: options.clock ?? (() => new Date()) };
+  registerDirectoryRoutes(app, ctx);
+  registerAccessRoutes(app, ctx);
+  registerScim(app, ctx);
+}

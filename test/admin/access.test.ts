@@ -1,0 +1,164 @@
+/**
+ * Access control on every admin and SCIM endpoint: no or a bad token → 401,
+ * a read-only (help desk) or policy-manager token writing → 403, another
+ * tenant's token on this tenant's resources → 404 (never 403: existence is
+ * not revealed). Nothing any refused request tried is written.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { json, startHarness, type Harness } from './support.ts';
+
+interface Endpoint {
+  readonly method: string;
+  readonly url: string;
+  readonly body?: unknown;
+  readonly write: boolean;
+  /** Names a resource of tenant A by id (so another tenant gets 404). */
+  readonly scoped: boolean;
+  readonly tokensOnly?: boolean;
+  readonly scim?: boolean;
+}
+
+describe('admin API access control', () => {
+  let h: Harness;
+  let endpoints: Endpoint[];
+  let auditBefore: number;
+
+  before(async () => {
+    h = await startHarness();
+    const user = json(await h.request('POST', '/api/v1/users', { body: { userPrincipalName: 'alice@a.example', displayName: 'Alice' } }));
+    const user2 = json(await h.request('POST', '/api/v1/users', { body: { userPrincipalName: 'bob@a.example', displayName: 'Bob' } }));
+    const group = json(await h.request('POST', '/api/v1/groups', { body: { displayName: 'Sales' } }));
+    const sub = json(await h.request('POST', '/api/v1/groups', { body: { displayName: 'Sub' } }));
+    assert.equal((await h.request('POST', `/api/v1/groups/${group['id']}/members`, { body: { type: 'user', id: user['id'] } })).statusCode, 204);
+    const tokens = json<{ value: { id: string; name: string }[] }>(await h.request('GET', '/api/v1/tokens'));
+    const helpDeskToken = tokens.value.find((t) => t.name === 'helpDesk token')!.id;
+    const u = user['id'] as string;
+    const u2 = user2['id'] as string;
+    const g = group['id'] as string;
+    const s = sub['id'] as string;
+    endpoints = [
+      { method: 'GET', url: '/api/v1/users', write: false, scoped: false },
+      { method: 'POST', url: '/api/v1/users', body: { userPrincipalName: 'new@a.example', displayName: 'New' }, write: true, scoped: false },
+      { method: 'GET', url: `/api/v1/users/${u}`, write: false, scoped: true },
+      { method: 'PATCH', url: `/api/v1/users/${u}`, body: { displayName: 'Changed' }, write: true, scoped: true },
+      { method: 'DELETE', url: `/api/v1/users/${u2}`, write: true, scoped: true },
+      { method: 'GET', url: '/api/v1/groups', write: false, scoped: false },
+      { method: 'POST', url: '/api/v1/groups', body: { displayName: 'New group' }, write: true, scoped: false },
+      { method: 'GET', url: `/api/v1/groups/${g}`, write: false, scoped: true },
+      { method: 'PATCH', url: `/api/v1/groups/${g}`, body: { description: 'changed' }, write: true, scoped: true },
+      { method: 'DELETE', url: `/api/v1/groups/${s}`, write: true, scoped: true },
+      { method: 'GET', url: `/api/v1/groups/${g}/members`, write: false, scoped: true },
+      { method: 'GET', url: `/api/v1/groups/${g}/transitiveMembers`, write: false, scoped: true },
+      { method: 'POST', url: `/api/v1/groups/${g}/members`, body: { type: 'group', id: s }, write: true, scoped: true },
+      { method: 'DELETE', url: `/api/v1/groups/${g}/members/${u}`, write: true, scoped: true },
+      { method: 'GET', url: '/api/v1/tokens', write: false, scoped: false, tokensOnly: true },
+      { method: 'POST', url: '/api/v1/tokens', body: { name: 'x', role: 'helpDesk' }, write: true, scoped: false, tokensOnly: true },
+      { method: 'DELETE', url: `/api/v1/tokens/${helpDeskToken}`, write: true, scoped: true, tokensOnly: true },
+      { method: 'GET', url: '/api/v1/auditEvents', write: false, scoped: false },
+      { method: 'GET', url: '/api/v1/auditEvents/verification', write: false, scoped: false },
+      { method: 'GET', url: '/scim/v2/Users', write: false, scoped: false, scim: true },
+      { method: 'POST', url: '/scim/v2/Users', body: { userName: 'scim@a.example' }, write: true, scoped: false, scim: true },
+      { method: 'GET', url: `/scim/v2/Users/${u}`, write: false, scoped: true, scim: true },
+      { method: 'PUT', url: `/scim/v2/Users/${u}`, body: { userName: 'alice@a.example', displayName: 'X' }, write: true, scoped: true, scim: true },
+      {
+        method: 'PATCH',
+        url: `/scim/v2/Users/${u}`,
+        body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] },
+        write: true,
+        scoped: true,
+        scim: true,
+      },
+      { method: 'DELETE', url: `/scim/v2/Users/${u2}`, write: true, scoped: true, scim: true },
+      { method: 'GET', url: '/scim/v2/Groups', write: false, scoped: false, scim: true },
+      { method: 'POST', url: '/scim/v2/Groups', body: { displayName: 'SCIM group' }, write: true, scoped: false, scim: true },
+      { method: 'GET', url: `/scim/v2/Groups/${g}`, write: false, scoped: true, scim: true },
+      { method: 'PUT', url: `/scim/v2/Groups/${g}`, body: { displayName: 'Sales' }, write: true, scoped: true, scim: true },
+      {
+        method: 'PATCH',
+        url: `/scim/v2/Groups/${g}`,
+        body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'remove', path: 'members' }] },
+        write: true,
+        scoped: true,
+        scim: true,
+      },
+      { method: 'DELETE', url: `/scim/v2/Groups/${s}`, write: true, scoped: true, scim: true },
+    ];
+    auditBefore = json<{ entries: number }>(await h.request('GET', '/api/v1/auditEvents/verification')).entries;
+  });
+  after(() => h.close());
+
+  const call = (e: Endpoint, token: string | null) => h.request(e.method, e.url, { token, ...(e.body === undefined ? {} : { body: e.body }) });
+
+  function assertProblem(e: Endpoint, response: Awaited<ReturnType<Harness['request']>>, status: number, code: string): void {
+    assert.equal(response.statusCode, status, `${e.method} ${e.url}: ${response.body}`);
+    const body = json(response);
+    if (e.scim) {
+      assert.match(String(response.headers['content-type']), /^application\/scim\+json/);
+      assert.deepEqual(body['schemas'], ['urn:ietf:params:scim:api:messages:2.0:Error']);
+      assert.equal(body['status'], String(status));
+      assert.match(String(body['detail']), new RegExp(`^${code}`));
+    } else {
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(body['code'], code);
+    }
+  }
+
+  test('no token, a malformed token, an unknown token → 401 on every endpoint', async () => {
+    const unknown = 'kf_' + 'A'.repeat(43);
+    for (const e of endpoints) {
+      assertProblem(e, await call(e, null), 401, 'KF_UNAUTHENTICATED');
+      assertProblem(e, await call(e, 'not-a-token'), 401, 'KF_UNAUTHENTICATED');
+      assertProblem(e, await call(e, unknown), 401, 'KF_UNAUTHENTICATED');
+    }
+  });
+
+  test('a help-desk token may read but every write is 403; tokens are for administrators only', async () => {
+    for (const e of endpoints) {
+      const response = await call(e, h.tokens.helpDesk);
+      if (e.write || e.tokensOnly) assertProblem(e, response, 403, 'KF_FORBIDDEN');
+      else if (e.method === 'GET' && e.url.startsWith('/api/v1/audit')) assertProblem(e, response, 403, 'KF_FORBIDDEN');
+      else assert.equal(response.statusCode, 200, `${e.method} ${e.url}: ${response.body}`);
+    }
+  });
+
+  test('a policy-manager token may not write the directory or manage tokens', async () => {
+    for (const e of endpoints) {
+      const response = await call(e, h.tokens.policyManager);
+      if (e.write || e.tokensOnly) assertProblem(e, response, 403, 'KF_FORBIDDEN');
+      else assert.equal(response.statusCode, 200, `${e.method} ${e.url}: ${response.body}`);
+    }
+  });
+
+  test("another tenant's administrator gets 404 for every resource of this tenant, and lists without them", async () => {
+    for (const e of endpoints) {
+      if (e.scoped) {
+        assertProblem(e, await call(e, h.tokens.otherTenant), 404, 'KF_NOT_FOUND');
+      } else if (e.method === 'GET' && !e.url.includes('audit')) {
+        const response = await call(e, h.tokens.otherTenant);
+        assert.equal(response.statusCode, 200);
+        const body = json(response);
+        const items = (body['value'] ?? body['Resources']) as unknown[];
+        assert.deepEqual(items.filter((i) => JSON.stringify(i).includes('a.example') || JSON.stringify(i).includes('Sales')), [], `${e.url} leaks`);
+      }
+    }
+  });
+
+  test('nothing the refused requests tried was written: the audit log only grew by nothing', async () => {
+    const verification = json<{ ok: boolean; entries: number }>(await h.request('GET', '/api/v1/auditEvents/verification'));
+    assert.equal(verification.ok, true);
+    assert.equal(verification.entries, auditBefore);
+    const users = json<{ value: { displayName: string }[] }>(await h.request('GET', '/api/v1/users'));
+    assert.deepEqual(users.value.map((u) => u.displayName).sort(), ['Alice', 'Bob']);
+  });
+
+  test('a revoked token is refused from then on', async () => {
+    const created = json(await h.request('POST', '/api/v1/tokens', { body: { name: 'short-lived', role: 'helpDesk' } }));
+    assert.match(String(created['secret']), /^kf_[A-Za-z0-9_-]{43}$/);
+    assert.equal((await h.request('GET', '/api/v1/users', { token: created['secret'] as string })).statusCode, 200);
+    assert.equal((await h.request('DELETE', `/api/v1/tokens/${created['id']}`)).statusCode, 204);
+    assert.equal((await h.request('GET', '/api/v1/users', { token: created['secret'] as string })).statusCode, 401);
+    const list = json<{ value: Record<string, unknown>[] }>(await h.request('GET', '/api/v1/tokens'));
+    assert.ok(list.value.every((t) => !('secret' in t) && !('secretHash' in t)));
+  });
+});

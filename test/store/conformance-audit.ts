@@ -1,0 +1,85 @@
+/** AuditStore behaviour (src/store/audit.ts), part of the conformance suite. */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GENESIS_HASH, auditHash, canonicalJson, type AuditEntry } from '../../src/store/audit.ts';
+import type { SuiteContext } from './suite.ts';
+import { at } from './fixtures.ts';
+
+export function auditEntry(n: number, overrides: Partial<AuditEntry> = {}): AuditEntry {
+  return {
+    actorId: 'tok-1',
+    actorName: 'admin',
+    action: 'user.update',
+    resourceType: 'user',
+    resourceId: `u${n % 3}`,
+    before: { n, nested: { b: [1, 'x'], a: null } },
+    after: { n: n + 1, text: `it's "quoted" ü` },
+    at: at(n),
+    ...overrides,
+  };
+}
+
+export function auditConformance(ctx: SuiteContext): void {
+  describe('AuditStore', () => {
+    test('appends form a hash chain from the genesis hash; list pages oldest first and filters by resource', async () => {
+      const t = await ctx.newTenant();
+      const first = await t.audit.append(auditEntry(1, { before: null }));
+      assert.equal(first.seq, 1);
+      assert.equal(first.prevHash, GENESIS_HASH);
+      assert.equal(first.hash, auditHash(t.tenantId, 1, GENESIS_HASH, auditEntry(1, { before: null })));
+      for (let n = 2; n <= 7; n++) await t.audit.append(auditEntry(n));
+      const seqs: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await t.audit.list({ limit: 3, ...(cursor === undefined ? {} : { cursor }) });
+        seqs.push(...page.items.map((r) => r.seq));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7]);
+      const all = (await t.audit.list()).items;
+      for (let i = 1; i < all.length; i++) assert.equal(all[i]!.prevHash, all[i - 1]!.hash);
+      assert.deepEqual(all[1]!.before, auditEntry(2).before);
+      assert.deepEqual((await t.audit.list({ resourceType: 'user', resourceId: 'u1' })).items.map((r) => r.seq), [1, 4, 7]);
+      assert.deepEqual(await t.audit.verifyChain(), { ok: true, entries: 7, headHash: all[6]!.hash });
+    });
+
+    test('each tenant has its own chain', async () => {
+      const a = await ctx.newTenant();
+      const b = await ctx.newTenant();
+      await a.audit.append(auditEntry(1));
+      await a.audit.append(auditEntry(2));
+      const firstB = await b.audit.append(auditEntry(3));
+      assert.equal(firstB.seq, 1);
+      assert.equal(firstB.prevHash, GENESIS_HASH);
+      assert.deepEqual((await b.audit.list()).items.map((r) => r.seq), [1]);
+      assert.equal((await a.audit.verifyChain()).ok, true);
+    });
+
+    test('concurrent appends queue rather than fork the chain', async () => {
+      const t = await ctx.newTenant();
+      await Promise.all(Array.from({ length: 8 }, (_, i) => t.audit.append(auditEntry(i))));
+      const result = await t.audit.verifyChain();
+      assert.equal(result.ok, true);
+      assert.equal(result.entries, 8);
+    });
+
+    test('an append inside a failed transaction vanishes with it', async () => {
+      const t = await ctx.newTenant();
+      await t.audit.append(auditEntry(1));
+      await assert.rejects(
+        t.transaction(async (tx) => {
+          await tx.audit.append(auditEntry(2));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual((await t.audit.list()).items.map((r) => r.seq), [1]);
+      assert.equal((await t.audit.append(auditEntry(3))).seq, 2);
+      assert.equal((await t.audit.verifyChain()).ok, true);
+    });
+
+    test('canonical JSON sorts keys at every depth', () => {
+      assert.equal(canonicalJson({ b: 1, a: [{ d: true, c: null }, 'x'] }), '{"a":[{"c":null,"d":true},"x"],"b":1}');
+    });
+  });
+}
