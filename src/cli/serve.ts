@@ -10,6 +10,7 @@ import { createPkiServices } from '../http/pki.ts';
 import { buildServer } from '../http/server.ts';
 import { keyStoreFor, openAuthority, openContext } from './context.ts';
 import { caCommand } from './ca.ts';
+import { announceFirstAdmin } from './admin.ts';
 import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { parseOptions, readBoundedFile } from './io.ts';
 
@@ -51,10 +52,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const ctx = await openContext(dataDir);
   try {
+    // First start with no API token anywhere: print the first administrator token, once.
+    await announceFirstAdmin(ctx.store);
     const ca = await openAuthority(ctx);
     const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStoreFor(dataDir));
     const pki = createPkiServices({ tenant: ctx.tenant, ca, ra });
-    const app = await buildServer({ pki, logger: values.quiet !== true, ...(tls ? { tls } : {}) });
+    const app = await buildServer({ pki, admin: { store: ctx.store }, logger: values.quiet !== true, ...(tls ? { tls } : {}) });
     const address = await listen(app, port, host);
     process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${address} (data in ${dataDir})\n`);
     const crlTimer = setInterval(() => {
@@ -100,9 +103,9 @@ async function listen(app: FastifyInstance, port: number, host: string): Promise
     return await app.listen({ port, host });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'EADDRINUSE') throw new KeyfleetError('KF_USAGE', `port ${port} on ${host} is already in use`, { cause: e });
-    if (code === 'EACCES') throw new KeyfleetError('KF_USAGE', `no permission to listen on port ${port} on ${host}`, { cause: e });
-    if (code === 'EADDRNOTAVAIL') throw new KeyfleetError('KF_USAGE', `${host} is not an address of this machine`, { cause: e });
+    if (code === 'EADDRINUSE') throw new KeyfleetError('KF_LISTEN_FAILED', `port ${port} on ${host} is already in use`, { cause: e });
+    if (code === 'EACCES') throw new KeyfleetError('KF_LISTEN_FAILED', `no permission to listen on port ${port} on ${host}`, { cause: e });
+    if (code === 'EADDRNOTAVAIL') throw new KeyfleetError('KF_LISTEN_FAILED', `${host} is not an address of this machine`, { cause: e });
     throw e;
   }
 }

@@ -26,7 +26,16 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
 
 /** Fastify's own client errors (bad JSON, body too large, wrong content type) mapped to our codes. */
 function fromFastify(e: FastifyError): KeyfleetError | undefined {
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new KeyfleetError('KF_INPUT_TOO_LARGE', 'request body is larger than this endpoint accepts');
+  switch (e.statusCode) {
+    case 413:
+      return new KeyfleetError('KF_INPUT_TOO_LARGE', 'request body is larger than this endpoint accepts');
+    case 415:
+      return new KeyfleetError('KF_UNSUPPORTED_MEDIA_TYPE', e.message);
+    case 405:
+      return new KeyfleetError('KF_METHOD_NOT_ALLOWED', e.message);
+    case 404:
+      return new KeyfleetError('KF_NOT_FOUND', e.message);
+  }
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new KeyfleetError('KF_USAGE', e.message);
   return undefined;
 }

@@ -107,7 +107,7 @@ describe('keyfleet serve over HTTPS', { timeout: 60_000 }, () => {
     assert.match(r.stdout.toString(), /: good$/m);
   });
 
-  it('a TLS key that is no key or does not fit, and a port in use: one coded line each', { todo: 'a port in use exits 2 (KF_USAGE) until a KF_LISTEN_FAILED code exists' }, async () => {
+  it('a TLS key that is no key or does not fit, and a port in use: one coded line each', async () => {
     const notAKey = join(tmp.path, 'not-a-key.pem');
     writeFileSync(notAKey, 'not a key\n');
     const otherKey = join(tmp.path, 'other.key');
