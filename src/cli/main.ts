@@ -11,6 +11,9 @@ Usage:
   keyfleet serve [--port N] [--data DIR]                         SCEP, CRL and OCSP over HTTP(S)
   keyfleet admin token create|list|revoke [options]              admin API tokens (directly in --data)
   keyfleet users|groups list|show|create|update|delete|…         the directory over the admin API (KEYFLEET_URL, KEYFLEET_TOKEN)
+  keyfleet apps|profiles|policies|assignments …                 apps, certificate profiles, S/MIME policies, assignments (API)
+  keyfleet pfx import|list|show|delete [options]                 imported PFX certificates (encrypted locally, then uploaded)
+  keyfleet connector keygen --out-dir DIR                        the PFX connector's key pair (local)
   keyfleet audit list|verify [options]                           the hash-chained audit log
   keyfleet --help
 
@@ -62,6 +65,30 @@ export async function main(argv: string[]): Promise<number> {
       case 'audit': {
         const { auditCommand } = await import('./audit.ts');
         return await auditCommand(rest);
+      }
+      case 'apps': {
+        const { appsCommand } = await import('./apps.ts');
+        return await appsCommand(rest);
+      }
+      case 'profiles': {
+        const { profilesCommand } = await import('./profiles.ts');
+        return await profilesCommand(rest);
+      }
+      case 'policies': {
+        const { policiesCommand } = await import('./policies.ts');
+        return await policiesCommand(rest);
+      }
+      case 'assignments': {
+        const { assignmentsCommand } = await import('./assignments.ts');
+        return await assignmentsCommand(rest);
+      }
+      case 'pfx': {
+        const { pfxCommand } = await import('./pfx.ts');
+        return await pfxCommand(rest);
+      }
+      case 'connector': {
+        const { connectorCommand } = await import('./connector.ts');
+        return await connectorCommand(rest);
       }
       default:
         throw new KeyfleetError('KF_USAGE', `unknown command "${command}"; see keyfleet --help`);

@@ -4,12 +4,13 @@
  * not in each HTTP handler: a TenantStore cannot name another tenant's rows.
  *
  * Domain code should depend on the narrow interface it needs (CaStore,
- * ScepStore, DirectoryStore, AccessStore, AuditStore), not on these.
+ * ScepStore, DirectoryStore, AccessStore, AuditStore, ResourcesStore), not on these.
  */
 import type { AccessStore, TokenLookup } from './access.ts';
 import type { AuditStore } from './audit.ts';
 import type { CaStore } from './ca.ts';
 import type { DirectoryStore } from './directory.ts';
+import type { ResourcesStore } from './resources.ts';
 import type { ScepStore } from './scep.ts';
 
 export interface TenantRecord {
@@ -25,6 +26,7 @@ export interface TenantStore {
   readonly directory: DirectoryStore;
   readonly access: AccessStore;
   readonly audit: AuditStore;
+  readonly resources: ResourcesStore;
   /**
    * Runs `fn` in one database transaction: if it throws, none of its writes
    * remain. Inside `fn` use only `tx`: on SQLite the transaction holds the

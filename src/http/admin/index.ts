@@ -9,6 +9,8 @@ import type { Store } from '../../store/store.ts';
 import { registerAccessRoutes } from './access-routes.ts';
 import type { AdminContext } from './context.ts';
 import { registerDirectoryRoutes } from './directory-routes.ts';
+import { registerPfxRoutes } from './pfx-routes.ts';
+import { registerResourceRoutes } from './resources-routes.ts';
 import { registerScim } from './scim/routes.ts';
 
 export interface AdminOptions {
@@ -32,5 +34,7 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
   const ctx: AdminContext = { store: options.store, clock: options.clock ?? (() => new Date()) };
   registerDirectoryRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
+  registerResourceRoutes(app, ctx);
+  registerPfxRoutes(app, ctx);
   registerScim(app, ctx);
 }

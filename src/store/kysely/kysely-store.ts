@@ -4,6 +4,7 @@ import type { AccessStore, TokenLookup } from '../access.ts';
 import type { AuditStore } from '../audit.ts';
 import type { CaStore } from '../ca.ts';
 import type { DirectoryStore } from '../directory.ts';
+import type { ResourcesStore } from '../resources.ts';
 import type { ScepStore } from '../scep.ts';
 import type { Store, TenantRecord, TenantStore } from '../store.ts';
 import { KyselyAccessStore, KyselyTokenLookup } from './access-store.ts';
@@ -11,6 +12,7 @@ import { KyselyAuditStore } from './audit-store.ts';
 import { KyselyCaStore } from './ca-store.ts';
 import { KyselyDirectoryStore } from './directory-store.ts';
 import { guarded } from './errors.ts';
+import { KyselyResourcesStore } from './resources-store.ts';
 import { KyselyScepStore } from './scep-store.ts';
 import type { Database } from './schema.ts';
 import { inTransaction } from './transaction.ts';
@@ -23,6 +25,7 @@ class KyselyTenantStore implements TenantStore {
   readonly directory: DirectoryStore;
   readonly access: AccessStore;
   readonly audit: AuditStore;
+  readonly resources: ResourcesStore;
   readonly #db: Kysely<Database>;
 
   constructor(db: Kysely<Database>, tenantId: string) {
@@ -33,6 +36,7 @@ class KyselyTenantStore implements TenantStore {
     this.directory = new KyselyDirectoryStore(db, tenantId);
     this.access = new KyselyAccessStore(db, tenantId);
     this.audit = new KyselyAuditStore(db, tenantId);
+    this.resources = new KyselyResourcesStore(db, tenantId);
   }
 
   transaction<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T> {

@@ -9,6 +9,7 @@ import { ca } from './0002_ca.ts';
 import { scep } from './0003_scep.ts';
 import { directory } from './0004_directory.ts';
 import { accessAudit } from './0005_access_audit.ts';
+import { resources } from './0006_resources.ts';
 
 export type { SqlFlavor } from './flavor.ts';
 
@@ -21,6 +22,7 @@ export function migrationProvider(flavor: SqlFlavor): MigrationProvider {
         '0003_scep': scep(flavor),
         '0004_directory': directory(flavor),
         '0005_access_audit': accessAudit(flavor),
+        '0006_resources': resources(flavor),
       };
     },
   };

@@ -1,0 +1,124 @@
+/**
+ * The resource commands against a server started in-process (buildServer,
+ * listen on 127.0.0.1:0): connector keygen, the seed's setup, and
+ * `keyfleet pfx import` of an openssl-made PKCS#12, singly and by manifest.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { constants, createPrivateKey, privateDecrypt } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { createToken, LOCAL_OPERATOR } from '../../src/directory/access.ts';
+import { buildServer } from '../../src/http/server.ts';
+import { openStore } from '../../src/store/open.ts';
+import type { Store } from '../../src/store/store.ts';
+import { describeRun, run, type RunResult } from '../support/exec.ts';
+import { policyFixtures, type PolicyFixtures } from '../policy/fixtures.ts';
+import { opensslPfx, scepProfile, seedPolicy } from './support.ts';
+
+const node = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
+const bin = fileURLToPath(new URL('../../bin/keyfleet', import.meta.url));
+const compileCache = join(tmpdir(), 'keyfleet-test-compile-cache');
+
+describe('keyfleet apps|profiles|policies|assignments|connector|pfx', () => {
+  let dir: string;
+  let store: Store;
+  let app: FastifyInstance;
+  let url: string;
+  let token: string;
+  let f: PolicyFixtures;
+
+  const keyfleet = (args: string[]): Promise<RunResult> =>
+    run(node, [bin, ...args], { env: { NODE_COMPILE_CACHE: compileCache, KEYFLEET_DATABASE_URL: '', KEYFLEET_URL: url, KEYFLEET_TOKEN: token }, timeoutMs: 60_000 });
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await keyfleet(args);
+    assert.equal(r.status, 0, describeRun(r));
+    return r.stdout.toString('utf8');
+  };
+  const okJson = async (args: string[]) => JSON.parse(await ok([...args, '--json']));
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keyfleet-cli-resources-'));
+    store = await openStore({ dataDir: join(dir, 'data'), env: {} });
+    await store.ensureTenant('default', 'Default');
+    token = (await createToken(store.forTenant('default'), LOCAL_OPERATOR, 'cli', 'policyManager')).secret;
+    app = await buildServer({ admin: { store } });
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+    f = await policyFixtures();
+  });
+  after(async () => {
+    await app.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('setup through the commands: app, profiles, policy, settings as plist, assignment', async () => {
+    const outlook = await okJson(['apps', 'add-outlook']);
+    assert.match(await ok(['apps', 'list']), /^id\s+kind\s+displayName\s+bundleId\n.*com\.microsoft\.Office\.Outlook$/m);
+    writeFileSync(join(dir, 'root.pem'), `-----BEGIN CERTIFICATE-----\n${Buffer.from(f.ca.cert.der).toString('base64')}\n-----END CERTIFICATE-----\n`);
+    const root = await okJson(['profiles', 'create-trusted-root', '--cert', join(dir, 'root.pem')]);
+    const { kind: _kind, ...scepFields } = scepProfile(root.id);
+    writeFileSync(join(dir, 'scep.json'), JSON.stringify(scepFields));
+    const scep = await okJson(['profiles', 'create-scep', '--file', join(dir, 'scep.json')]);
+    const pkcs = await okJson(['profiles', 'create-pkcs', '--purpose', 'smimeEncryption']);
+    writeFileSync(join(dir, 'policy.json'), JSON.stringify(seedPolicy(outlook.id, scep.id, pkcs.id)));
+    const policy = await okJson(['policies', 'create', '--file', join(dir, 'policy.json')]);
+    assert.match(await ok(['policies', 'settings', policy.id, '--plist']), /^<\?xml[\s\S]*<key>com\.microsoft\.outlook\.Mail\.SMIMEEnabled<\/key>\n\t<true\/>/);
+    assert.match(await ok(['policies', 'settings', policy.id]), /com\.microsoft\.outlook\.Mail\.SMIMEEnabled\s+booleanType\s+true/);
+    assert.deepEqual(await okJson(['assignments', 'add', '--policy', policy.id, '--include', 'allUsers']), { include: ['allUsers'], exclude: [] });
+    assert.equal((await okJson(['profiles', 'list'])).length, 3);
+
+    writeFileSync(join(dir, 'bad-policy.json'), JSON.stringify(seedPolicy(outlook.id, scep.id, pkcs.id, { platform: 'android' })));
+    const r = await keyfleet(['policies', 'create', '--file', join(dir, 'bad-policy.json')]);
+    assert.equal(r.status, 2, 'KF_USAGE exits 2');
+    assert.match(r.stderr.toString(), /^keyfleet: KF_USAGE: S\/MIME policy: platform must be iOS\/iPadOS[^\n]*\n$/);
+  });
+
+  test('connector keygen, then pfx import of an openssl PKCS#12 (single and manifest), list, delete', async () => {
+    const keys = join(dir, 'connector');
+    await ok(['connector', 'keygen', '--out-dir', keys, '--bits', '3072']);
+    assert.equal(statSync(join(keys, 'connector.key')).mode & 0o777, 0o600);
+    assert.equal((await keyfleet(['connector', 'keygen', '--out-dir', keys])).status, 1, 'refuses to overwrite');
+
+    const password = 'pfx-secret-Ω-42';
+    writeFileSync(join(dir, 'alice.p12'), await opensslPfx(f.encryption, password));
+    writeFileSync(join(dir, 'alice.pw'), `${password}\n`);
+    const created = await okJson([
+      'pfx', 'import', '--connector-key', join(keys, 'connector.pub.pem'), '--user', 'alice@contoso.com', '--purpose', 'smimeEncryption', '--password-file', join(dir, 'alice.pw'), join(dir, 'alice.p12'),
+    ]);
+    assert.equal(created.thumbprint, f.encryption.cert.thumbprint);
+    assert.equal(created.paddingScheme, 'oaepSha512');
+    assert.equal(created.keyName, 'connector');
+
+    // The connector, and only it, recovers the password.
+    const stored = await store.forTenant('default').resources.getUserPfxCertificate(created.id);
+    const connectorKey = createPrivateKey(readFileSync(join(keys, 'connector.key')));
+    assert.equal(privateDecrypt({ key: connectorKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha512' }, stored!.encryptedPfxPassword).toString('utf8'), password);
+
+    // Bulk: one good line (the signing certificate for bob), one wrong password, one that is not PKCS#12.
+    writeFileSync(join(dir, 'bob.p12'), await opensslPfx(f.signing, 'bob-pw'));
+    writeFileSync(join(dir, 'bob.pw'), 'bob-pw');
+    writeFileSync(join(dir, 'not.p12'), 'this is not a PFX');
+    writeFileSync(
+      join(dir, 'manifest.csv'),
+      'path,upn,password-file,purpose\nbob.p12,bob@contoso.com,bob.pw,smimeSigning\nalice.p12,carol@contoso.com,bob.pw,smimeEncryption\nnot.p12,dave@contoso.com,bob.pw,smimeEncryption\n',
+    );
+    const r = await keyfleet(['pfx', 'import', '--connector-key', join(keys, 'connector.pub.pem'), '--manifest', join(dir, 'manifest.csv'), '--json']);
+    assert.equal(r.status, 1, describeRun(r));
+    const report = JSON.parse(r.stdout.toString()) as { path: string; status: string; error?: string }[];
+    assert.deepEqual(report.map((x) => [x.path, x.status]), [['bob.p12', 'imported'], ['alice.p12', 'failed'], ['not.p12', 'failed']]);
+    assert.match(report[1]!.error!, /^KF_PKCS12_BAD_PASSWORD|^KF_/);
+    assert.match(r.stderr.toString(), /1 imported, 2 failed/);
+
+    assert.equal((await okJson(['pfx', 'list', '--user', 'BOB@contoso.com'])).length, 1);
+    assert.match(await ok(['pfx', 'list']), /alice@contoso\.com/);
+    await ok(['pfx', 'delete', created.id]);
+    assert.deepEqual(await okJson(['pfx', 'list', '--user', 'alice@contoso.com']), []);
+    const gone = await keyfleet(['pfx', 'delete', created.id]);
+    assert.equal(gone.status, 1);
+    assert.match(gone.stderr.toString(), /^keyfleet: KF_NOT_FOUND: /);
+  });
+});

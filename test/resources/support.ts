@@ -1,0 +1,63 @@
+/** Inputs for the resource tests: the seed's resources as API bodies, and an openssl-made PKCS#12. */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runOk } from '../support/exec.ts';
+import type { Identity } from '../policy/fixtures.ts';
+
+export const OUTLOOK = { kind: 'iosStoreApp', displayName: 'Microsoft Outlook', bundleId: 'com.microsoft.Office.Outlook', appStoreUrl: 'https://apps.apple.com/app/microsoft-outlook/id951937596' };
+
+export function trustedRoot(der: Uint8Array) {
+  return { kind: 'iosTrustedRootCertificate', displayName: 'Keyfleet root', certFileName: 'root.cer', trustedRootCertificate: Buffer.from(der).toString('base64') };
+}
+
+export function scepProfile(rootCertificateId: string) {
+  return {
+    kind: 'iosScepCertificateProfile',
+    displayName: 'S/MIME signing (SCEP)',
+    subjectNameFormat: 'commonNameAsEmail',
+    subjectAlternativeNameType: ['emailAddress'],
+    keyUsage: ['digitalSignature'],
+    keySize: 2048,
+    extendedKeyUsages: [{ name: 'Secure Email', objectIdentifier: '1.3.6.1.5.5.7.3.4' }],
+    certificateValidityPeriodValue: 1,
+    certificateValidityPeriodScale: 'years',
+    renewalThresholdPercentage: 20,
+    scepServerUrls: ['https://keyfleet.example.test/scep'],
+    rootCertificateId,
+  };
+}
+
+export const PKCS_ENCRYPTION = { kind: 'iosImportedPfxCertificateProfile', displayName: 'Encryption history', intendedPurpose: 'smimeEncryption' };
+
+/** The seed's steps 2–12. */
+export function seedPolicy(appId: string, signingId: string, encryptionId: string, overrides: Record<string, unknown> = {}) {
+  return {
+    displayName: 'Outlook S/MIME',
+    description: 'Signing by SCEP, encryption history imported',
+    deviceEnrollmentType: 'managedDevices',
+    platform: 'iOS/iPadOS',
+    targetedMobileApps: [appId],
+    enableSmime: true,
+    deploySmimeCertificates: true,
+    signingCertificateProfileType: 'scep',
+    signingCertificateProfileId: signingId,
+    encryptionCertificateProfileType: 'pkcsImported',
+    encryptionCertificateProfileId: encryptionId,
+    endUserNotification: 'companyPortal',
+    ...overrides,
+  };
+}
+
+/** A PKCS#12 of the identity made by `openssl pkcs12 -export` (its defaults: AES-256-CBC, PBKDF2, SHA-256 MAC). */
+export async function opensslPfx(identity: Identity, password: string): Promise<Uint8Array> {
+  const dir = mkdtempSync(join(tmpdir(), 'kf-resources-pfx-'));
+  try {
+    writeFileSync(join(dir, 'key.pem'), identity.key.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(dir, 'cert.pem'), `-----BEGIN CERTIFICATE-----\n${Buffer.from(identity.cert.der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`);
+    await runOk('openssl', ['pkcs12', '-export', '-inkey', join(dir, 'key.pem'), '-in', join(dir, 'cert.pem'), '-passout', `pass:${password}`, '-out', join(dir, 'id.p12')]);
+    return new Uint8Array(readFileSync(join(dir, 'id.p12')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
