@@ -27,6 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { defaultProfile } from '../src/ca/templates.ts';
 import { openAuthority, openContext } from '../src/cli/context.ts';
 import { StoreChallengeValidator } from '../src/scep/challenge.ts';
@@ -41,7 +42,7 @@ import { type Outcome, type PkiReport, evaluateTargets, renderText } from './pki
 import { BENCH_DOMAIN, enrolmentEmail, getCaCerts, keyPool, measureScep, prepareEnrolments } from './pki/scep.ts';
 import { type RunningServer, SCEPSERVER, keyfleetCli, micromdmSignErrors, startKeyfleet, startMicromdm } from './pki/servers.ts';
 
-const USAGE = 'Usage: node bench/pki.ts [--json] [--quick] [--concurrency N] [--cpu-prof DIR] [--only speed,keyfleet,micromdm,crl,pkcs12] [--ca-key-type rsa-2048|rsa-3072|p-256|p-384]';
+const USAGE = 'Usage: node bench/pki.ts [--json] [--quick] [--concurrency N] [--workers N] [--cpu-prof DIR] [--only speed,keyfleet,micromdm,crl,pkcs12] [--ca-key-type rsa-2048|rsa-3072|p-256|p-384]';
 const SECTIONS = ['speed', 'keyfleet', 'micromdm', 'crl', 'pkcs12'] as const;
 const SKIPPED = { ok: false, error: 'skipped (--only)' } as const;
 const MICROMDM_CHALLENGE = 'bench-static-challenge';
@@ -125,7 +126,7 @@ interface KeyfleetResults {
  * one-time challenge per enrolment, through the same store the server uses;
  * then `keyfleet serve`, SCEP, OCSP, stop.
  */
-async function keyfleetPhase(root: string, keys: Awaited<ReturnType<typeof keyPool>>, plan: Plan, concurrency: number, caKeyType: string, cpuProfileDir: string | undefined): Promise<KeyfleetResults> {
+async function keyfleetPhase(root: string, keys: Awaited<ReturnType<typeof keyPool>>, plan: Plan, concurrency: number, caKeyType: string, cpuProfileDir: string | undefined, workers: number): Promise<KeyfleetResults> {
   const dataDir = join(root, 'keyfleet-data');
   progress(`keyfleet: ca init --key-type ${caKeyType}`);
   keyfleetCli(['ca', 'init', '--data', dataDir, '--key-type', caKeyType, '--org', 'Keyfleet Bench', '--base-url', 'http://127.0.0.1:8080']);
@@ -164,7 +165,7 @@ async function keyfleetPhase(root: string, keys: Awaited<ReturnType<typeof keyPo
     const profileDir = cpuProfileDir === undefined ? undefined : join(cpuProfileDir, phase);
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     progress(`keyfleet: starting keyfleet serve${profileDir ? ` under --cpu-prof (${profileDir})` : ''}`);
-    const server = await startKeyfleet({ dataDir, logFile: join(root, `keyfleet-serve-${phase}.log`), ...(profileDir ? { cpuProfileDir: profileDir } : {}) });
+    const server = await startKeyfleet({ dataDir, workers, logFile: join(root, `keyfleet-serve-${phase}.log`), ...(profileDir ? { cpuProfileDir: profileDir } : {}) });
     try {
       return await work(server);
     } finally {
@@ -232,6 +233,7 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'string' },
       only: { type: 'string' },
       'ca-key-type': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -247,6 +249,9 @@ async function main(): Promise<void> {
   // RSA-2048 by default: micromdm's CA is RSA-2048 too, so the SCEP comparison is like for like.
   const caKeyType = values['ca-key-type'] ?? 'rsa-2048';
   if (!['rsa-2048', 'rsa-3072', 'p-256', 'p-384'].includes(caKeyType)) throw new Error(`--ca-key-type must be rsa-2048, rsa-3072, p-256 or p-384\n${USAGE}`);
+  // One server process per core by default, as micromdm's Go server uses both cores.
+  const workers = Number(values.workers ?? availableParallelism());
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers must be 1–64\n${USAGE}`);
   const only = new Set(values.only === undefined ? SECTIONS : values.only.split(','));
   const unknown = [...only].filter((x) => !(SECTIONS as readonly string[]).includes(x));
   if (unknown.length > 0) throw new Error(`--only takes ${SECTIONS.join(', ')}; not ${unknown.join(', ')}\n${USAGE}`);
@@ -271,7 +276,7 @@ async function main(): Promise<void> {
   progress(`generating ${plan.keys} RSA-2048 requester keys`);
   const keys = await keyPool(plan.keys);
 
-  const kf = only.has('keyfleet') ? await attempt('keyfleet phase', () => keyfleetPhase(root, keys, plan, concurrency, caKeyType, cpuProfileDir)) : SKIPPED;
+  const kf = only.has('keyfleet') ? await attempt('keyfleet phase', () => keyfleetPhase(root, keys, plan, concurrency, caKeyType, cpuProfileDir, workers)) : SKIPPED;
   const micromdm = only.has('micromdm') ? await attempt('micromdm phase', () => micromdmPhase(root, keys, plan, concurrency)) : SKIPPED;
 
   if (only.has('crl')) progress(`CRL: filling the store with ${plan.crlEntries.toLocaleString('en-US')} revoked records, then generateCrl() ×${plan.crlRuns}`);

@@ -79,12 +79,14 @@ export interface KeyfleetServeOptions {
   readonly logFile: string;
   /** Run the server under `node --cpu-prof`, writing the profile here when it stops. */
   readonly cpuProfileDir?: string;
+  /** `keyfleet serve --workers N` (default 1). */
+  readonly workers?: number;
 }
 
 /** `keyfleet serve --port 0 --host 127.0.0.1`; resolves once it prints its address. */
 export async function startKeyfleet(options: KeyfleetServeOptions): Promise<RunningServer> {
   const nodeArgs = options.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir];
-  const child = spawnLogged(process.execPath, [...nodeArgs, KEYFLEET_BIN, 'serve', '--data', options.dataDir, '--port', '0', '--host', '127.0.0.1'], options.logFile);
+  const child = spawnLogged(process.execPath, [...nodeArgs, KEYFLEET_BIN, 'serve', '--data', options.dataDir, '--port', '0', '--host', '127.0.0.1', '--workers', String(options.workers ?? 1)], options.logFile);
   const baseUrl = await waitFor('keyfleet serve', child, options.logFile, async () => {
     const m = /serving SCEP, CRL and OCSP at (http:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(options.logFile, 'utf8'));
     return m?.[1];
@@ -129,15 +131,29 @@ const CLOCK_TICKS = (() => {
   }
 })();
 
-/** User + system CPU seconds of a process (all its threads) from /proc; undefined where /proc is not there. */
+/**
+ * User + system CPU seconds of a process (all its threads) and of its child
+ * processes (`keyfleet serve --workers N` forks its workers) from /proc;
+ * undefined where /proc is not there.
+ */
 export function processCpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name (which may hold spaces): utime and stime are the 14th and 15th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    let seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    for (const child of childPids(pid)) seconds += processCpuSeconds(child) ?? 0;
+    return seconds;
   } catch {
     return undefined;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 

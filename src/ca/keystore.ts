@@ -19,7 +19,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { KeyfleetError } from '../errors.ts';
-import { type SignatureScheme, createSignature } from '../x509/signature.ts';
+import { type SignatureScheme, createSignatureAsync } from '../x509/signature.ts';
 import { type KeySpec, generateKeyPair } from './key-spec.ts';
 
 /** Where a key lives: what a CaRecord stores about it. */
@@ -82,8 +82,9 @@ export class SealedKeyStore implements KeyStore {
     return createPublicKey(this.#opened(key));
   }
 
+  /** Signs on libuv's thread pool: a server's certificate, CRL and OCSP signatures run beside its event loop (bench:pki). */
   async sign(key: StoredKey, scheme: SignatureScheme, data: Uint8Array): Promise<Uint8Array> {
-    return createSignature(scheme, data, this.#opened(key));
+    return createSignatureAsync(scheme, data, this.#opened(key));
   }
 
   /** Encrypts a private key for storage under `keyRef`. */

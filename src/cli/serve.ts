@@ -2,6 +2,8 @@
  * `keyfleet serve [--port N] [--host H] [--data DIR] [--tls-cert F --tls-key F]`:
  * SCEP, CRL and OCSP for the CA under --data (the service issue extends it).
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { KeyfleetError } from '../errors.ts';
@@ -14,7 +16,7 @@ import { announceFirstAdmin } from './admin.ts';
 import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { parseOptions, readBoundedFile } from './io.ts';
 
-const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init [--base-url URL]] [--tls-cert CHAIN.pem --tls-key KEY.pem] [--quiet]';
+const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init [--base-url URL]] [--workers N|auto] [--tls-cert CHAIN.pem --tls-key KEY.pem] [--quiet]';
 
 /** How often the CRL is checked for its scheduled regeneration. */
 const CRL_CHECK_MS = 60_000;
@@ -31,6 +33,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       quiet: { type: 'boolean' },
       init: { type: 'boolean' },
       'base-url': { type: 'string' },
+      workers: { type: 'string' },
     },
     USAGE,
   );
@@ -40,7 +43,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const dataDir = values.data ?? './data';
   const host = values.host ?? '127.0.0.1';
   const tls = values['tls-cert'] !== undefined ? loadTls(values['tls-cert'], values['tls-key']!) : undefined;
-  if (values.init && !(await isInitialised(dataDir))) {
+  if (values.init && !cluster.isWorker && !(await isInitialised(dataDir))) {
     // First start (`npm start`): set up the CA and the default SCEP profile, as `ca init` would.
     // The base URL goes into every certificate (CRL, OCSP), so it must be where clients reach us.
     let baseUrl = values['base-url'];
@@ -50,18 +53,45 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     await caCommand(['init', '--data', dataDir, '--base-url', baseUrl]);
   }
+  const workers = workerCount(values.workers);
+  if (cluster.isWorker) return runServer({ dataDir, port, host, tls, quiet: values.quiet === true, primary: false });
+  if (workers === 1) return runServer({ dataDir, port, host, tls, quiet: values.quiet === true, primary: true });
+  // Several processes share the port (node:cluster) and the SQLite file (WAL, busy timeout):
+  // SCEP and OCSP sign on the event loop's thread, so one process uses one core (bench:pki).
   const ctx = await openContext(dataDir);
   try {
-    // First start with no API token anywhere: print the first administrator token, once.
     await announceFirstAdmin(ctx.store);
+  } finally {
+    await ctx.close();
+  }
+  return runPrimary(workers, dataDir);
+}
+
+interface ServerRun {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly host: string;
+  readonly tls: { cert: Uint8Array; key: Uint8Array } | undefined;
+  readonly quiet: boolean;
+  /** The single process, or the primary's first worker: announces, refreshes the CRL. */
+  readonly primary: boolean;
+}
+
+async function runServer(run: ServerRun): Promise<number> {
+  const ctx = await openContext(run.dataDir);
+  try {
+    // First start with no API token anywhere: print the first administrator token, once.
+    if (run.primary) await announceFirstAdmin(ctx.store);
     const ca = await openAuthority(ctx);
-    const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStoreFor(dataDir));
+    const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStoreFor(run.dataDir));
     const pki = createPkiServices({ tenant: ctx.tenant, ca, ra });
-    const app = await buildServer({ pki, admin: { store: ctx.store }, logger: values.quiet !== true, ...(tls ? { tls } : {}) });
-    const address = await listen(app, port, host);
-    process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${address} (data in ${dataDir})\n`);
+    const app = await buildServer({ pki, admin: { store: ctx.store }, logger: !run.quiet, ...(run.tls ? { tls: run.tls } : {}) });
+    const address = await listen(app, run.port, run.host);
+    if (cluster.isWorker) process.send?.({ keyfleet: 'listening', address });
+    else process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${address} (data in ${run.dataDir})\n`);
+    const refreshesCrl = !cluster.isWorker || cluster.worker?.id === 1;
     const crlTimer = setInterval(() => {
-      ca.refreshCrlIfDue().catch((e: unknown) => app.log.error({ err: e }, 'CRL refresh failed'));
+      if (refreshesCrl) ca.refreshCrlIfDue().catch((e: unknown) => app.log.error({ err: e }, 'CRL refresh failed'));
     }, CRL_CHECK_MS);
     crlTimer.unref();
     await new Promise<void>((resolve) => {
@@ -74,7 +104,45 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await ctx.close();
+    // A worker's IPC channel would keep it alive after its server closed.
+    if (cluster.isWorker) cluster.worker?.disconnect();
   }
+}
+
+function workerCount(value: string | undefined): number {
+  if (value === undefined) return 1;
+  const n = value === 'auto' ? availableParallelism() : Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new KeyfleetError('KF_USAGE', `--workers must be 1–64 or "auto"\n${USAGE}`);
+  return n;
+}
+
+/** Forks the workers, reports the address once all listen, and stops them on SIGINT/SIGTERM. */
+async function runPrimary(workers: number, dataDir: string): Promise<number> {
+  let stopping = false;
+  let listening = 0;
+  const fork = () => cluster.fork();
+  cluster.on('message', (_worker, message: { keyfleet?: string; address?: string }) => {
+    if (message.keyfleet === 'listening' && ++listening === workers) {
+      process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${message.address} (data in ${dataDir}, ${workers} workers)\n`);
+    }
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    process.stderr.write(`keyfleet: worker ${worker.id} exited (${signal ?? code}); starting another\n`);
+    fork();
+  });
+  for (let i = 0; i < workers; i++) fork();
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  stopping = true;
+  const all = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  await Promise.all(all.map((w) => new Promise<void>((resolve) => {
+    w.once('exit', () => resolve());
+    w.process.kill('SIGTERM');
+  })));
+  return 0;
 }
 
 async function isInitialised(dataDir: string): Promise<boolean> {

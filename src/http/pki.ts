@@ -12,6 +12,7 @@ import { type OcspResponder, createOcspResponder } from '../ca/ocsp.ts';
 import { type ScepService, createScepService } from '../scep/service.ts';
 import { StoreChallengeValidator } from '../scep/challenge.ts';
 import { caScepIssuer, scepProfileOf } from '../scep/ca-issuer.ts';
+import type { ScepProfile } from '../scep/policy.ts';
 
 export interface PkiServices {
   readonly ca: CertificateAuthority;
@@ -29,6 +30,8 @@ export interface PkiServicesOptions {
   readonly clock?: () => Date;
 }
 
+const PROFILE_TTL_MS = 10_000;
+
 function ocspHash(hash: string | undefined): 'sha256' | 'sha384' | 'sha512' {
   return hash === 'sha384' || hash === 'sha512' ? hash : 'sha256';
 }
@@ -38,17 +41,21 @@ export function createPkiServices(options: PkiServicesOptions): PkiServices {
   const clock = options.clock ?? (() => new Date());
   // SCEP profiles are few and read on every request; the CA profile behind
   // each is kept from the last lookup for the (synchronous) issuer callback.
-  const caProfiles = new Map<string, CertificateProfile>();
+  const caProfiles = new Map<string, { readonly profile: CertificateProfile; readonly scep: ScepProfile; readonly readAt: number }>();
   const challenges = new StoreChallengeValidator(tenant.scep, clock);
   const scep = createScepService({
+    // Read on every request; parsed profiles are kept for a short while (a change shows within PROFILE_TTL_MS).
     profiles: async (name) => {
+      const cached = caProfiles.get(name);
+      if (cached && Date.now() - cached.readAt < PROFILE_TTL_MS) return cached.scep;
       const record = await tenant.scep.getProfile(name);
       if (!record) return undefined;
       const profile = { ...parseCertificateProfile(record.template), name };
-      caProfiles.set(name, profile);
-      return scepProfileOf(profile);
+      const entry = { profile, scep: scepProfileOf(profile), readAt: Date.now() };
+      caProfiles.set(name, entry);
+      return entry.scep;
     },
-    issuer: caScepIssuer(ca, (name) => caProfiles.get(name)),
+    issuer: caScepIssuer(ca, (name) => caProfiles.get(name)?.profile),
     ra,
     challengeValidator: challenges,
     store: tenant.scep,

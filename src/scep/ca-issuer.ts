@@ -41,9 +41,10 @@ export function caScepIssuer(authority: Authority, profileFor: (scepProfile: str
       try {
         const issued =
           request.messageType === 'RenewalReq' && request.renewalOf
-            ? await authority.renew(request.renewalOf.serialHex, { csr: request.csr.der, requester: request.requester, profile })
+            ? await authority.renew(request.renewalOf.serialHex, { csr: request.csr, requester: request.requester, profile })
             : await authority.issue({
-                csr: request.csr.der,
+                // Already decoded and its signature checked by the SCEP layer: not again.
+                csr: request.csr,
                 profile,
                 names: { subject: request.csr.subject.der, emails: request.csr.subjectAltName?.rfc822Names ?? [], upns: request.csr.subjectAltName?.upns ?? [] },
                 requester: request.requester,

@@ -145,6 +145,19 @@ export function createSignature(s: SignatureScheme, data: Uint8Array | readonly 
 }
 
 /**
+ * createSignature on libuv's thread pool (crypto.sign's callback form): for
+ * servers, so that private-key operations run beside the event loop instead
+ * of on it.
+ */
+export function createSignatureAsync(s: SignatureScheme, data: Uint8Array | readonly Uint8Array[], privateKey: KeyObject): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    cryptoSign(s.hash ?? null, join(data), keyOptions(s, privateKey), (e, signature) =>
+      e ? reject(new KeyfleetError('KF_KEY_INVALID', `signing failed with this key (${privateKey.asymmetricKeyType ?? 'unknown type'})`, { cause: e })) : resolve(signature),
+    );
+  });
+}
+
+/**
  * The scheme to sign with for a private key: PKCS#1 v1.5 or PSS for RSA
  * (salt = hash length, RFC 8702 style), ECDSA for EC, pure EdDSA for Ed25519/Ed448.
  */
