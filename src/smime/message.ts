@@ -6,8 +6,13 @@
  * back around the result of verify and decrypt so that both return whole
  * messages.
  *
- * Outputs are assembled from chunks and joined once: a 100 MB message costs
- * its input, one output and whatever the crypto needs, nothing more.
+ * Outputs are written once, into one buffer of their exact size: header
+ * fields first, then the body (base64 is encoded straight into place, and
+ * encryption streams its DER into that encoder, so neither the DER nor its
+ * base64 ever exists on its own). Decryption of a large message decodes
+ * and deciphers slice by slice into a buffer with room left in front for
+ * the outer fields. A 100 MB message costs its input, its output and a few
+ * megabytes, nothing more (issue 2).
  */
 import { KeyfleetError } from '../errors.ts';
 import { OID } from '../asn1/oids.ts';
@@ -17,7 +22,16 @@ import { nameToString } from '../x509/name.ts';
 import { decodeContentInfo } from './cms/content-info.ts';
 import { type SignerSpec, decodeSignedData, signContent } from './cms/signed-data.ts';
 import { verifySignedData } from './cms/verify.ts';
-import { type ContentCipher, type KeyPair, type RecipientSpec, decryptContent, describeEnvelope, encryptContent } from './cms/enveloped-data.ts';
+import {
+  type ContentCipher,
+  type DerSource,
+  type KeyPair,
+  type RecipientSpec,
+  decryptContent,
+  decryptContentStream,
+  describeEnvelope,
+  encryptContentStream,
+} from './cms/enveloped-data.ts';
 import { type SmimeCapability, signerCapabilities } from './cms/capabilities.ts';
 import {
   CRLF,
@@ -26,9 +40,9 @@ import {
   type MimeEntity,
   classifySmime,
   decodeTransferEncoding,
-  encodeBase64,
   fieldBytes,
   getHeader,
+  isCanonicalCrlf,
   isContentField,
   make7bitSafe,
   micalgFor,
@@ -37,6 +51,7 @@ import {
   splitMessage,
   toCanonicalCrlf,
 } from './mime/index.ts';
+import { Base64LineWriter, Base64Reader, base64EncodedLength } from './mime/transfer-encoding.ts';
 import type { VerifyResult } from './result.ts';
 import { hashFromOid } from '../x509/signature.ts';
 
@@ -80,23 +95,85 @@ function join(chunks: readonly Uint8Array[]): Uint8Array {
   return Buffer.concat(chunks);
 }
 
+function byteLength(chunks: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+/**
+ * The fields' bytes with CRLF line breaks (fieldBytes of each): one view of
+ * the message when the fields are adjacent there and already canonical, as
+ * the outer fields of received mail usually are.
+ */
+function fieldsBytes(fields: readonly HeaderField[]): Uint8Array[] {
+  const first = fields[0]?.raw;
+  let end = first ? first.byteOffset + first.byteLength : 0;
+  for (let i = 1; first && i < fields.length; i++) {
+    const raw = fields[i]!.raw;
+    if (raw.buffer !== first.buffer || raw.byteOffset !== end || fields[i - 1]!.raw[fields[i - 1]!.raw.byteLength - 1] !== 0x0a) return fields.map(fieldBytes);
+    end += raw.byteLength;
+  }
+  if (!first) return [];
+  const block = new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
+  return block[block.length - 1] === 0x0a && isCanonicalCrlf(block) ? [block] : fields.map(fieldBytes);
+}
+
+const MIME_VERSION = fieldBytes(['MIME-Version', '1.0']);
+const BASE64_FIELD = fieldBytes(BASE64);
+const P7M_DISPOSITION_FIELD = fieldBytes(P7M_DISPOSITION);
+const P7S_FIELDS = [
+  fieldBytes(['Content-Type', 'application/pkcs7-signature; name="smime.p7s"']),
+  BASE64_FIELD,
+  fieldBytes(['Content-Disposition', 'attachment; filename="smime.p7s"']),
+  CRLF,
+];
+
 /** Outer fields, MIME-Version added when missing (RFC 2045 §4). */
 function outerFieldChunks(outer: readonly HeaderField[]): Uint8Array[] {
-  const chunks = outer.map(fieldBytes);
-  if (!outer.some((h) => h.name.toLowerCase() === 'mime-version')) chunks.push(fieldBytes(['MIME-Version', '1.0']));
+  const chunks = fieldsBytes(outer);
+  if (!outer.some((h) => h.name.toLowerCase() === 'mime-version')) chunks.push(MIME_VERSION);
   return chunks;
+}
+
+/** The header block of an application/pkcs7-mime entity, with the message's outer fields. */
+function pkcs7MimeHead(outer: readonly HeaderField[], smimeType: string): Uint8Array[] {
+  return [
+    ...outerFieldChunks(outer),
+    fieldBytes(['Content-Type', `application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"`]),
+    BASE64_FIELD,
+    P7M_DISPOSITION_FIELD,
+    CRLF,
+  ];
+}
+
+/**
+ * `head`, then DER written piece by piece by `writeDer` (after it is told
+ * the DER's length) and base64-encoded on the fly: one buffer of the exact
+ * size, no other copy.
+ */
+function headAndBase64(head: readonly Uint8Array[], writeDer: (open: (length: number) => (piece: Uint8Array) => void) => void): Uint8Array {
+  let out: Buffer | undefined;
+  let writer: Base64LineWriter | undefined;
+  writeDer((length) => {
+    const headLength = byteLength(head);
+    out = Buffer.allocUnsafe(headLength + base64EncodedLength(length));
+    let p = 0;
+    for (const h of head) {
+      out.set(h, p);
+      p += h.length;
+    }
+    writer = new Base64LineWriter(out, headLength);
+    return (piece) => writer!.write(piece);
+  });
+  const end = writer!.end();
+  if (end !== out!.length) throw new Error(`message assembly wrote ${end} of ${out!.length} octets`);
+  return out!;
 }
 
 /** An application/pkcs7-mime entity around DER, with the message's outer fields. */
 function pkcs7MimeMessage(outer: readonly HeaderField[], smimeType: string, der: Uint8Array): Uint8Array {
-  return join([
-    ...outerFieldChunks(outer),
-    fieldBytes(['Content-Type', `application/pkcs7-mime; smime-type=${smimeType}; name="smime.p7m"`]),
-    fieldBytes(BASE64),
-    fieldBytes(P7M_DISPOSITION),
-    CRLF,
-    encodeBase64(der),
-  ]);
+  return headAndBase64(pkcs7MimeHead(outer, smimeType), (open) => open(der.length)(der));
 }
 
 /**
@@ -126,13 +203,18 @@ export function signMessage(message: Uint8Array, options: SignMessageOptions): U
     Buffer.from(`This is an S/MIME signed message\r\n\r\n${dash}\r\n`, 'latin1'),
     signed,
     Buffer.from(`\r\n${dash}\r\n`, 'latin1'),
-    fieldBytes(['Content-Type', 'application/pkcs7-signature; name="smime.p7s"']),
-    fieldBytes(BASE64),
-    fieldBytes(['Content-Disposition', 'attachment; filename="smime.p7s"']),
-    CRLF,
-    encodeBase64(der),
+    ...P7S_FIELDS,
+    base64(der),
     Buffer.from(`\r\n${dash}--\r\n`, 'latin1'),
   ]);
+}
+
+function base64(der: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(base64EncodedLength(der.length));
+  const w = new Base64LineWriter(out, 0);
+  w.write(der);
+  w.end();
+  return out;
 }
 
 function chooseBoundary(signed: Uint8Array): string {
@@ -158,7 +240,7 @@ function base64Der(entity: MimeEntity): Uint8Array {
 
 function wholeMessage(outer: readonly HeaderField[], inner: Uint8Array | readonly Uint8Array[]): Uint8Array {
   const innerChunks = inner instanceof Uint8Array ? [inner] : inner;
-  return join([...outer.filter((h) => !isContentField(h.name)).map(fieldBytes), ...innerChunks]);
+  return join([...fieldsBytes(outer.filter((h) => !isContentField(h.name))), ...innerChunks]);
 }
 
 /**
@@ -168,7 +250,8 @@ function wholeMessage(outer: readonly HeaderField[], inner: Uint8Array | readonl
  */
 export function verifyMessage(message: Uint8Array, options: VerifyMessageOptions): VerifiedMessage {
   const parsed = parseEntity(message);
-  const { outerHeaders } = splitMessage(parsed);
+  // Only the outer fields are needed, not splitMessage's re-parsed content entity.
+  const outerHeaders = parsed.headers.filter((h) => !isContentField(h.name));
   const sender = senderAddress(parsed.headers);
   const common = {
     trustAnchors: options.trustAnchors,
@@ -185,8 +268,8 @@ export function verifyMessage(message: Uint8Array, options: VerifyMessageOptions
     let result = verifySignedData(sd, { ...common, detachedContent: signedPart.raw });
     // A message saved with bare LFs was signed in canonical form (RFC 8551
     // §3.1.1): only when the bytes as received fail, try them canonicalised.
-    const canonical = toCanonicalCrlf(signedPart.raw);
-    if (!result.valid && canonical !== signedPart.raw) {
+    const canonical = result.valid ? signedPart.raw : toCanonicalCrlf(signedPart.raw);
+    if (canonical !== signedPart.raw) {
       const retry = verifySignedData(sd, { ...common, detachedContent: canonical });
       if (reasonCount(retry) < reasonCount(result)) result = retry;
     }
@@ -229,26 +312,75 @@ export function chooseContentCipher(capabilities: readonly (readonly SmimeCapabi
   return PREFERENCE.find(([, oid]) => sets.every((s) => s.has(oid)))?.[0] ?? 'aes-256-cbc';
 }
 
+/**
+ * splitMessage for callers that need only the content entity's bytes: when
+ * the Content-* fields come last (as mail clients write them), those bytes
+ * are a view of the message and need not be parsed a second time.
+ */
+function contentOf(message: MimeEntity): { readonly outerHeaders: readonly HeaderField[]; readonly content: Uint8Array } {
+  const { headers } = message;
+  const first = headers.findIndex((h) => isContentField(h.name));
+  const last = headers[headers.length - 1];
+  if (first >= 0 && last && headers.every((h, i) => i < first || isContentField(h.name))) {
+    const base = message.raw.byteOffset;
+    if (message.bodyStart - message.start > last.raw.byteOffset - base + last.raw.byteLength) {
+      return { outerHeaders: headers.slice(0, first), content: message.raw.subarray(headers[first]!.raw.byteOffset - base) };
+    }
+  }
+  const split = splitMessage(message);
+  return { outerHeaders: split.outerHeaders, content: split.content.raw };
+}
+
 /** Encrypts the content entity for every recipient (RFC 8551 §3.3, §3.4 for GCM). */
 export function encryptMessage(message: Uint8Array, recipients: readonly RecipientSpec[], options: EncryptMessageOptions = {}): Uint8Array {
   if (recipients.length === 0) throw new KeyfleetError('KF_USAGE', 'at least one recipient is needed');
-  const { outerHeaders, content } = splitMessage(parseEntity(message));
+  const { outerHeaders, content } = contentOf(parseEntity(message));
   const cipher = options.cipher ?? chooseContentCipher(options.recipientCapabilities ?? recipients.map(() => undefined));
-  const der = encryptContent(toCanonicalCrlf(content.raw), recipients, { cipher });
-  return pkcs7MimeMessage(outerHeaders, cipher.endsWith('gcm') ? 'authEnveloped-data' : 'enveloped-data', der);
+  const head = pkcs7MimeHead(outerHeaders, cipher.endsWith('gcm') ? 'authEnveloped-data' : 'enveloped-data');
+  return headAndBase64(head, (open) => encryptContentStream(toCanonicalCrlf(content), recipients, { cipher }, open));
 }
 
+/** From this body size on, decryption streams (decryptContentStream); below, the DER is decoded whole. */
+const STREAM_DECRYPT_MIN = 1 << 20;
+
 /** Decrypts an enveloped-data or authEnveloped-data message with any key of the user's history. */
-export function decryptMessage(message: Uint8Array, keys: readonly KeyPair[]): DecryptedMessage {
+export function decryptMessage(message: Uint8Array, keys: readonly KeyPair[], options: { readonly streamFrom?: number } = {}): DecryptedMessage {
   const parsed = parseEntity(message);
   if (classifySmime(parsed).kind !== 'opaque') throw new KeyfleetError('KF_MIME_NOT_SMIME', 'the message is not encrypted (no application/pkcs7-mime entity)');
+  const outer = fieldsBytes(parsed.headers.filter((h) => !isContentField(h.name)));
+  if (parsed.transferEncoding === 'base64' && parsed.body.length >= (options.streamFrom ?? STREAM_DECRYPT_MIN)) {
+    const reserve = byteLength(outer);
+    const r = decryptContentStream(base64Source(parsed.body), keys, reserve);
+    if (r) {
+      let p = 0;
+      for (const f of outer) {
+        r.out.set(f, p);
+        p += f.length;
+      }
+      return { message: r.out.subarray(0, reserve + r.length), contentCipher: r.contentCipher, recipient: r.recipient };
+    }
+  }
   const der = base64Der(parsed);
   const { contentType } = decodeContentInfo(der);
   if (contentType !== OID.envelopedData && contentType !== OID.authEnvelopedData) {
     throw new KeyfleetError('KF_MIME_NOT_SMIME', 'the message is not encrypted (the CMS content is not enveloped-data)');
   }
   const r = decryptContent(der, keys);
-  return { message: wholeMessage(splitMessage(parsed).outerHeaders, r.content), contentCipher: r.contentCipher, recipient: r.recipient };
+  return { message: join([...outer, r.content]), contentCipher: r.contentCipher, recipient: r.recipient };
+}
+
+function base64Source(body: Uint8Array): DerSource {
+  const reader = new Base64Reader(body);
+  return {
+    read: (out, offset, max) => reader.read(out, offset, max),
+    mark: () => {
+      const at = reader.mark();
+      return () => reader.reset(at);
+    },
+    get remainingBound() {
+      return reader.remainingBound;
+    },
+  };
 }
 
 function certSummary(c: Certificate) {

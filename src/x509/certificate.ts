@@ -107,23 +107,45 @@ const understood = new Set<string>([
   OID.issuerAltName,
 ]);
 
-const cache = new Map<string, Certificate>();
+/**
+ * Decoded certificates by a cheap key: the length and the last 32 octets
+ * (the end of the signature value, which differs between any two
+ * certificates); a hit is confirmed by comparing the whole encoding. A key
+ * built from the whole encoding would cost a 1–2 KB string per lookup,
+ * which showed in profiles of a 1 KB verify.
+ */
+const cache = new Map<string, Certificate[]>();
+let cached = 0;
 const CACHE_LIMIT = 2048;
+const KEY_TAIL = 32;
+
+function cacheKey(bytes: Buffer): string {
+  return `${bytes.length}:${bytes.toString('latin1', Math.max(0, bytes.length - KEY_TAIL))}`;
+}
 
 /** Decodes a DER certificate. Throws KF_CERT_INVALID for anything malformed. */
 export function decodeCertificate(bytes: Uint8Array): Certificate {
-  const key = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-  const hit = cache.get(key);
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const key = cacheKey(view);
+  const same = cache.get(key);
+  const hit = same?.find((c) => view.equals(c.der));
   if (hit) return hit;
   let cert: Certificate;
   try {
+    // A copy: the cache must not keep the message the certificate came in alive.
     cert = decode(Uint8Array.from(bytes));
   } catch (e) {
     if (e instanceof KeyfleetError && e.code === 'KF_CERT_INVALID') throw e;
     throw new KeyfleetError('KF_CERT_INVALID', `certificate cannot be parsed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-  cache.set(key, cert);
+  if (cached >= CACHE_LIMIT) {
+    const [oldest, list] = cache.entries().next().value!;
+    cache.delete(oldest);
+    cached -= list.length;
+  }
+  if (same) same.push(cert);
+  else cache.set(key, [cert]);
+  cached++;
   return cert;
 }
 
@@ -308,7 +330,13 @@ export function decodeGeneralNames(tlv: Tlv): GeneralNames {
 }
 
 /** The RSA modulus size in bits, or undefined for other key types. */
+const keyBits = new WeakMap<Certificate, number | undefined>();
+
 export function rsaKeyBits(cert: Certificate): number | undefined {
+  // Cached: asymmetricKeyDetails builds a new object on every read, and verification asks for every message.
+  if (keyBits.has(cert)) return keyBits.get(cert);
   const details = cert.publicKey.asymmetricKeyDetails;
-  return cert.publicKey.asymmetricKeyType === 'rsa' || cert.publicKey.asymmetricKeyType === 'rsa-pss' ? details?.modulusLength : undefined;
+  const bits = cert.publicKey.asymmetricKeyType === 'rsa' || cert.publicKey.asymmetricKeyType === 'rsa-pss' ? details?.modulusLength : undefined;
+  keyBits.set(cert, bits);
+  return bits;
 }

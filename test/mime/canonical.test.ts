@@ -97,4 +97,24 @@ describe('toCanonicalCrlf (RFC 8551 §3.1.1)', () => {
       { numRuns: 300, seed: 2045 },
     );
   });
+
+  test('property: large inputs (the sliced regular-expression check) agree with the definition, breaks at slice edges included', () => {
+    // 64 KB slices: a break placed around each edge, in every form, over canonical filler.
+    const filler = b('x'.repeat(75) + '\r\n').toString('latin1').repeat(Math.ceil((3 * 65536) / 77));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(65536, 131072), fc.integer({ min: -3, max: 3 }), fc.constantFrom('\r\n', '\n', '\r', '\r\r\n', 'y')), { maxLength: 3 }),
+        fc.boolean(),
+        (edits, endsWithCr) => {
+          const chars = filler.split('');
+          for (const [edge, delta, text] of edits) chars.splice(edge + delta, text.length, ...text.split(''));
+          if (endsWithCr) chars.push('\r');
+          const input = b(chars.join(''));
+          assert.equal(isCanonicalCrlf(input), reference(input) === s(input));
+          assert.equal(s(toCanonicalCrlf(input)), reference(input));
+        },
+      ),
+      { numRuns: 200, seed: 64 },
+    );
+  });
 });

@@ -10,6 +10,7 @@ import {
   encodeQuotedPrintable,
   toCanonicalCrlf,
 } from '../../src/smime/mime/index.ts';
+import { Base64LineWriter, Base64Reader, base64EncodedLength, decodeBase64Reference } from '../../src/smime/mime/transfer-encoding.ts';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const s = (u: Uint8Array): string => Buffer.from(u).toString('latin1');
@@ -58,6 +59,80 @@ describe('base64 (RFC 2045 §6.8)', () => {
     const enc = encodeBase64(data);
     assert.equal(s(enc).replace(/\r\n/g, ''), data.toString('base64'));
     assert.equal(Buffer.compare(decodeBase64(enc), data), 0);
+  });
+});
+
+describe('base64 by Node\'s native code agrees with the table-driven reference', () => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('');
+  // Runs of one character make the slice-end check of Base64Reader fall back to counting.
+  const text = fc
+    .array(
+      fc.oneof(
+        { weight: 10, arbitrary: fc.constantFrom(...alphabet) },
+        { weight: 3, arbitrary: fc.constant('A') },
+        { weight: 3, arbitrary: fc.constantFrom('\r\n', '\n', ' ', '\t') },
+        { weight: 1, arbitrary: fc.constantFrom('=', '-', '_', '*', '\x00', '\x80', '\xff', '.') },
+      ),
+      { maxLength: 400 },
+    )
+    .map((a) => b(a.join('')));
+
+  test('property: decodeBase64 = the reference on any input (whitespace, junk, "=" anywhere, URL-safe characters)', () => {
+    fc.assert(
+      fc.property(text, (input) => {
+        assert.deepEqual(Buffer.from(decodeBase64(input)), decodeBase64Reference(input));
+      }),
+      { numRuns: 3000, seed: 11 },
+    );
+  });
+
+  test('property: Base64Reader in slices of any size = the reference (quanta cut between slices)', () => {
+    fc.assert(
+      fc.property(text, fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 10 }), (input, sizes) => {
+        const reader = new Base64Reader(input);
+        const out = Buffer.alloc(reader.remainingBound + 3);
+        let o = 0;
+        for (let i = 0, n; (n = reader.read(out, o, Math.min(sizes[i % sizes.length]!, out.length - 3 - o))) > 0; i++) o += n;
+        assert.deepEqual(out.subarray(0, o), decodeBase64Reference(input));
+      }),
+      { numRuns: 3000, seed: 12 },
+    );
+  });
+
+  test('"-" and "_" are not base64 (RFC 2045 §6.8 has no URL-safe alphabet), though Node\'s decoder reads them', () => {
+    assert.equal(s(decodeBase64(b('YW-Jj_'))), 'abc');
+    assert.equal(s(decodeBase64(b(`${'YWJj\r\n'.repeat(300000)}-`))).length, 900000);
+  });
+
+  test('a reader can go back to a mark', () => {
+    const reader = new Base64Reader(encodeBase64(Buffer.from('hello, world: a few quanta of text')));
+    const out = Buffer.alloc(64);
+    const n = reader.read(out, 0, 5);
+    const mark = reader.mark();
+    const rest = reader.read(out, n, 40);
+    reader.reset(mark);
+    assert.equal(reader.read(out, n, 40), rest);
+    assert.equal(s(out.subarray(0, n + rest)), 'hello, world: a few quanta of text');
+  });
+
+  test('property: Base64LineWriter over pieces of any size = encodeBase64, of base64EncodedLength', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 9000 }), fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 8 }), fc.integer({ min: 0, max: 7 }), (data, cuts, offset) => {
+        const expected = Buffer.from(encodeBase64(data));
+        assert.equal(base64EncodedLength(data.length), expected.length);
+        const out = Buffer.alloc(offset + expected.length);
+        const w = new Base64LineWriter(out, offset);
+        let p = 0;
+        for (const c of cuts) {
+          w.write(data.subarray(p, p + c));
+          p = Math.min(data.length, p + c);
+        }
+        w.write(data.subarray(p));
+        assert.equal(w.end(), out.length);
+        assert.deepEqual(out.subarray(offset), expected);
+      }),
+      { numRuns: 500, seed: 13 },
+    );
   });
 });
 

@@ -15,7 +15,8 @@ import { loadPrivateKey } from '../../src/smime/keys.ts';
 import { OID } from '../../src/asn1/oids.ts';
 import { isKeyfleetError } from '../../src/errors.ts';
 import { chooseContentCipher, decryptMessage, encryptMessage, inspectMessage, senderAddress, signMessage, verifyMessage } from '../../src/smime/message.ts';
-import { classifySmime, getHeader, parseEntity, splitMessage } from '../../src/smime/mime/index.ts';
+import { classifySmime, decodeBase64, encodeBase64, getHeader, parseEntity, splitMessage } from '../../src/smime/mime/index.ts';
+import { toStreamedBer } from '../cms-enveloped/ber.ts';
 
 let pki: TestPki;
 const cert = (n: EntityName): Certificate => loadCertificates(readFileSync(pki.entity(n).certPath))[0]!;
@@ -123,6 +124,14 @@ describe('encryption', () => {
     assert.deepEqual(attachmentOf(decrypted), attachment);
   });
 
+  test('Content-* fields among the outer ones (not last) still go inside, the others stay outside', () => {
+    const mixed = Buffer.from('From: a@example.com\r\nContent-Type: text/plain; charset=us-ascii\r\nSubject: mixed order\r\nContent-Transfer-Encoding: 7bit\r\n\r\nhello\r\n');
+    const encrypted = encryptMessage(mixed, [{ certificate: cert('bob-1') }]);
+    assert.equal(getHeader(parseEntity(encrypted).headers, 'subject'), 'mixed order');
+    const { message: decrypted } = decryptMessage(encrypted, [{ certificate: cert('bob-1'), key: key('bob-1') }]);
+    assert.equal(Buffer.from(decrypted).toString('latin1'), 'From: a@example.com\r\nSubject: mixed order\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nhello\r\n');
+  });
+
   test('GCM gives authEnveloped-data; sign-then-encrypt round trips', () => {
     const signed = signMessage(message, { signers: [signer('alice')] });
     const encrypted = encryptMessage(signed, [{ certificate: cert('bob-1') }, { certificate: cert('carol') }], { cipher: 'aes-256-gcm' });
@@ -152,6 +161,71 @@ describe('encryption', () => {
     assert.equal(chooseContentCipher([[{ capabilityID: OID.desEde3CBC }]]), 'aes-256-cbc');
     const encrypted = encryptMessage(message, [{ certificate: cert('bob-1') }], { recipientCapabilities: [gcm] });
     assert.equal(classifySmime(parseEntity(encrypted)).smimeType, 'authEnveloped-data');
+  });
+});
+
+describe('streaming decryption (large messages)', () => {
+  const pair = (n: EntityName) => ({ certificate: cert(n), key: key(n) });
+  /** The message with its base64 body replaced by `der`, re-encoded. */
+  const withDer = (encrypted: Uint8Array, der: Uint8Array): Buffer => {
+    const parsed = parseEntity(encrypted);
+    return Buffer.concat([parsed.raw.subarray(0, parsed.bodyStart), encodeBase64(der)]);
+  };
+  const derOf = (encrypted: Uint8Array): Uint8Array => decodeBase64(parseEntity(encrypted).body);
+  const codeOf = (run: () => unknown): string => {
+    try {
+      run();
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+    return 'no error';
+  };
+
+  test('gives exactly what the whole-DER path gives, for CBC and GCM, small and large, with a key history', () => {
+    const big = Buffer.concat([message.subarray(0, message.indexOf('--outer--')), Buffer.from(`--outer\r\nContent-Type: text/plain\r\n\r\n${'line of text\r\n'.repeat(200_000)}--outer--\r\n`)]);
+    const history = [pair('bob-1'), pair('bob-2'), pair('bob-3')];
+    for (const cipher of ['aes-256-cbc', 'aes-128-gcm'] as const) {
+      for (const input of [message, big]) {
+        const encrypted = encryptMessage(input, [{ certificate: cert('carol') }, { certificate: cert('bob-2') }], { cipher });
+        const whole = decryptMessage(encrypted, history, { streamFrom: Infinity });
+        for (const streamFrom of [0, undefined]) {
+          const streamed = decryptMessage(encrypted, history, streamFrom === undefined ? {} : { streamFrom });
+          assert.deepEqual(Buffer.from(streamed.message), Buffer.from(whole.message), cipher);
+          assert.equal(streamed.contentCipher, whole.contentCipher);
+          assert.equal(streamed.recipient, whole.recipient);
+        }
+        assert.equal(getHeader(parseEntity(whole.message).headers, 'subject'), 'quarterly numbers');
+      }
+    }
+  });
+
+  test('BER input (indefinite lengths, a constructed encryptedContent) is decrypted by the whole-DER path', () => {
+    const encrypted = encryptMessage(message, [{ certificate: cert('bob-1') }], { cipher: 'aes-256-gcm' });
+    const ber = withDer(encrypted, toStreamedBer(derOf(encrypted), 100));
+    const expected = decryptMessage(encrypted, [pair('bob-1')]).message;
+    assert.deepEqual(Buffer.from(decryptMessage(ber, [pair('bob-1')], { streamFrom: 0 }).message), Buffer.from(expected));
+  });
+
+  test('damaged, truncated and extended messages give the errors of the whole-DER path', () => {
+    for (const cipher of ['aes-256-cbc', 'aes-256-gcm'] as const) {
+      const encrypted = encryptMessage(message, [{ certificate: cert('bob-1') }], { cipher });
+      const der = Buffer.from(derOf(encrypted));
+      const flipped = Buffer.from(der);
+      // GCM: the tag's last octet. CBC: the last octet of the next-to-last block, which flips the padding length.
+      flipped[flipped.length - (cipher === 'aes-256-gcm' ? 1 : 17)]! ^= 1;
+      const cases = [
+        withDer(encrypted, flipped),
+        withDer(encrypted, der.subarray(0, der.length - 7)),
+        withDer(encrypted, der.subarray(0, 200)),
+        withDer(encrypted, Buffer.concat([der, Buffer.from([5, 0])])),
+      ];
+      for (const input of cases) {
+        const expected = codeOf(() => decryptMessage(input, [pair('bob-1')], { streamFrom: Infinity }));
+        assert.notEqual(expected, 'no error');
+        assert.equal(codeOf(() => decryptMessage(input, [pair('bob-1')], { streamFrom: 0 })), expected, cipher);
+      }
+      assert.equal(codeOf(() => decryptMessage(encrypted, [pair('bob-2')], { streamFrom: 0 })), 'KF_CMS_NO_MATCHING_KEY');
+    }
   });
 });
 

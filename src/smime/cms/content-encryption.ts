@@ -140,23 +140,48 @@ function octets(tlv: Tlv, what: string): Uint8Array {
 }
 
 /**
+ * Frees the memory of a buffer node:crypto allocated for one update() as
+ * soon as its bytes have been used. Such a buffer owns its ArrayBuffer;
+ * detaching that (ArrayBuffer.prototype.transfer, ES2024) releases it now
+ * rather than at the next garbage collection, which V8 starts only after
+ * some 64 MB of such external memory: without this, encrypting 100 MB
+ * would briefly hold 64 MB of ciphertext nobody uses (measured).
+ */
+function release(piece: Buffer): void {
+  const ab = piece.buffer;
+  if (piece.byteOffset === 0 && ab.byteLength === piece.length && ab instanceof ArrayBuffer && ab.byteLength >= 4096) ab.transfer(0);
+}
+
+/**
+ * Encrypts `segments` (in order), handing each piece of ciphertext to
+ * `emit` as the cipher produces it (at most CHUNK and a block at a time; a
+ * piece is not used after `emit` returns). Returns the GCM tag, or
+ * undefined for CBC.
+ */
+export function encryptStream(s: CipherSpec, key: Uint8Array, iv: Uint8Array, segments: readonly Uint8Array[], emit: (piece: Uint8Array) => void): Uint8Array | undefined {
+  const k = secretKey(key);
+  const cipher = s.aead ? createCipheriv(s.name as 'aes-256-gcm', k, iv, { authTagLength: GCM_TAG_LENGTH }) : createCipheriv(s.name, k, iv);
+  const put = (piece: Buffer): void => {
+    emit(piece);
+    release(piece);
+  };
+  for (const segment of segments) {
+    for (let i = 0; i < segment.length; i += CHUNK) put(cipher.update(segment.length <= CHUNK ? segment : segment.subarray(i, i + CHUNK)));
+  }
+  put(cipher.final());
+  return s.aead ? (cipher as CipherGCM).getAuthTag() : undefined;
+}
+
+/**
  * Encrypts `segments` (in order) into `out` at `offset`, which must have
  * room for ciphertextLength(). Returns the GCM tag, or undefined for CBC.
  */
 export function encryptInto(s: CipherSpec, key: Uint8Array, iv: Uint8Array, segments: readonly Uint8Array[], out: Uint8Array, offset: number): Uint8Array | undefined {
-  const k = secretKey(key);
-  const cipher = s.aead ? createCipheriv(s.name as 'aes-256-gcm', k, iv, { authTagLength: GCM_TAG_LENGTH }) : createCipheriv(s.name, k, iv);
   let p = offset;
-  for (const segment of segments) {
-    for (let i = 0; i < segment.length; i += CHUNK) {
-      const part = cipher.update(segment.length <= CHUNK ? segment : segment.subarray(i, i + CHUNK));
-      out.set(part, p);
-      p += part.length;
-    }
-  }
-  const last = cipher.final();
-  out.set(last, p);
-  return s.aead ? (cipher as CipherGCM).getAuthTag() : undefined;
+  return encryptStream(s, key, iv, segments, (piece) => {
+    out.set(piece, p);
+    p += piece.length;
+  });
 }
 
 export interface DecryptInput {
@@ -180,54 +205,102 @@ export interface DecryptInput {
  * exactly the ciphertext's length until the padding is cut off.
  */
 export function decryptSegments(input: DecryptInput): Uint8Array {
-  const { spec: s, iv, tagLength } = input.encryption;
-  if (input.key.length !== s.keyLength) throw cmsDamaged(`content-encryption key has ${input.key.length} octets, ${oidName(s.oid)} needs ${s.keyLength}`);
   let total = 0;
   for (const seg of input.segments) total += seg.length;
-  if (!s.aead && (total === 0 || total % s.blockSize !== 0)) throw cmsDamaged(`ciphertext length ${total} is not a positive multiple of ${s.blockSize}`);
-  let decipher;
-  try {
-    const k = secretKey(input.key);
-    decipher = s.aead ? createDecipheriv(s.name as 'aes-256-gcm', k, iv, { authTagLength: tagLength }) : createDecipheriv(s.name, k, iv).setAutoPadding(false);
-  } catch (e) {
-    throw cmsMalformed(`cannot initialise ${oidName(s.oid)}`, e);
-  }
-  if (s.aead) {
-    if (!input.tag || input.tag.length !== tagLength) throw cmsDamaged(`authentication tag has ${input.tag?.length ?? 0} octets, expected ${tagLength}`);
-    const gcm = decipher as DecipherGCM;
-    gcm.setAuthTag(input.tag);
-    if (input.aad) gcm.setAAD(input.aad);
-  }
   const out = Buffer.allocUnsafe(total);
-  try {
-    let p = 0;
-    for (const segment of input.segments) {
-      for (let i = 0; i < segment.length; i += CHUNK) {
-        const part = decipher.update(segment.length <= CHUNK ? segment : segment.subarray(i, i + CHUNK));
-        out.set(part, p);
-        p += part.length;
-      }
-    }
-    decipher.final();
-    if (p !== total) throw new Error(`decipher produced ${p} of ${total} octets`);
-  } catch (e) {
-    out.fill(0);
-    throw cmsDamaged(s.aead ? 'authentication tag mismatch' : 'decryption failed', e);
+  const d = new ContentDecipher(input.encryption, input.key, total, out, 0, input.aad);
+  for (const segment of input.segments) {
+    for (let i = 0; i < segment.length; i += CHUNK) d.update(segment.length <= CHUNK ? segment : segment.subarray(i, i + CHUNK));
   }
-  return s.aead ? out : unpad(out, s.blockSize);
+  return out.subarray(0, d.finish(input.tag));
 }
 
-/** Removes PKCS#7 padding (RFC 5652 §6.3), checking every padding octet. */
-function unpad(out: Buffer, blockSize: number): Buffer {
+/**
+ * Decryption of `total` octets of ciphertext given in pieces of any size,
+ * written into `out` at `offset` (room for `total` octets). `finish` checks
+ * the GCM tag (which may arrive after the ciphertext: AuthEnvelopedData
+ * carries it last) or the CBC padding and returns the plaintext length; on
+ * any failure the output is wiped.
+ */
+export class ContentDecipher {
+  private readonly decipher: ReturnType<typeof createDecipheriv>;
+  private readonly encryption: ContentEncryption;
+  private readonly total: number;
+  private readonly out: Uint8Array;
+  private readonly offset: number;
+  private p: number;
+
+  constructor(encryption: ContentEncryption, key: Uint8Array, total: number, out: Uint8Array, offset: number, aad?: Uint8Array) {
+    const { spec: s, iv, tagLength } = encryption;
+    if (key.length !== s.keyLength) throw cmsDamaged(`content-encryption key has ${key.length} octets, ${oidName(s.oid)} needs ${s.keyLength}`);
+    if (!s.aead && (total === 0 || total % s.blockSize !== 0)) throw cmsDamaged(`ciphertext length ${total} is not a positive multiple of ${s.blockSize}`);
+    try {
+      const k = secretKey(key);
+      this.decipher = s.aead ? createDecipheriv(s.name as 'aes-256-gcm', k, iv, { authTagLength: tagLength }) : createDecipheriv(s.name, k, iv).setAutoPadding(false);
+    } catch (e) {
+      throw cmsMalformed(`cannot initialise ${oidName(s.oid)}`, e);
+    }
+    if (s.aead && aad) (this.decipher as DecipherGCM).setAAD(aad);
+    this.encryption = encryption;
+    this.total = total;
+    this.out = out;
+    this.offset = offset;
+    this.p = offset;
+  }
+
+  update(piece: Uint8Array): void {
+    try {
+      const part = this.decipher.update(piece);
+      if (this.p + part.length > this.offset + this.total) throw new Error('more ciphertext than announced');
+      this.out.set(part, this.p);
+      this.p += part.length;
+      part.fill(0);
+      release(part);
+    } catch (e) {
+      this.wipe();
+      throw cmsDamaged(this.encryption.spec.aead ? 'authentication tag mismatch' : 'decryption failed', e);
+    }
+  }
+
+  /** Checks the tag (GCM) or the padding (CBC); returns the plaintext length. */
+  finish(tag: Uint8Array | undefined): number {
+    const { spec: s, tagLength } = this.encryption;
+    if (s.aead) {
+      if (!tag || tag.length !== tagLength) {
+        this.wipe();
+        throw cmsDamaged(`authentication tag has ${tag?.length ?? 0} octets, expected ${tagLength}`);
+      }
+    }
+    try {
+      if (s.aead) (this.decipher as DecipherGCM).setAuthTag(tag!);
+      this.decipher.final();
+      const produced = this.p - this.offset;
+      if (produced !== this.total) throw new Error(`decipher produced ${produced} of ${this.total} octets`);
+    } catch (e) {
+      this.wipe();
+      throw cmsDamaged(s.aead ? 'authentication tag mismatch' : 'decryption failed', e);
+    }
+    if (s.aead) return this.total;
+    const pad = padLength(this.out.subarray(this.offset, this.offset + this.total), s.blockSize);
+    if (pad < 0) {
+      this.wipe();
+      throw cmsDamaged('bad padding after decryption');
+    }
+    return this.total - pad;
+  }
+
+  wipe(): void {
+    this.out.fill(0, this.offset, this.offset + this.total);
+  }
+}
+
+/** The PKCS#7 padding length (RFC 5652 §6.3), checking every padding octet in constant time; -1 when bad. */
+function padLength(out: Uint8Array, blockSize: number): number {
   const n = out.length;
   const pad = out[n - 1]!;
   let bad = pad === 0 || pad > blockSize ? 1 : 0;
   for (let i = 1; i <= blockSize; i++) {
     if (i <= pad) bad |= out[n - i]! ^ pad;
   }
-  if (bad !== 0) {
-    out.fill(0);
-    throw cmsDamaged('bad padding after decryption');
-  }
-  return out.subarray(0, n - pad);
+  return bad !== 0 ? -1 : pad;
 }

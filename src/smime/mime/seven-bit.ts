@@ -71,29 +71,31 @@ type LeafPlan =
  * What a leaf needs: keep its body (with CRLF line breaks), relabel it 7bit,
  * or encode `content` (the decoded content) afresh.
  */
-function planLeaf(e: MimeEntity): LeafPlan {
+function planLeaf(e: MimeEntity, canonical = false): LeafPlan {
+  // Known canonical (the whole entity was checked once): skip the per-leaf passes.
+  const crlf = canonical ? (b: Uint8Array) => b : toCanonicalCrlf;
   const cte = e.transferEncoding;
   const isText = e.contentType.type === 'text';
   if (cte === 'base64' || cte === 'quoted-printable') {
     // Line breaks between encoded lines carry no data: canonicalising is safe.
-    if (isSevenBitClean(e.body)) return { action: 'keep', body: toCanonicalCrlf(e.body) };
+    if (isSevenBitClean(e.body)) return { action: 'keep', body: crlf(e.body) };
     // Damaged encoding (8-bit bytes, long lines): decode and encode again.
     return cte === 'base64'
       ? { action: 'encode', encoding: 'base64', content: decodeBase64(e.body) }
       : { action: 'encode', encoding: 'quoted-printable', content: decodeQuotedPrintable(e.body) };
   }
   if (!IDENTITY_ENCODINGS.has(cte)) {
-    if (isSevenBitClean(e.body)) return { action: 'keep', body: toCanonicalCrlf(e.body) };
+    if (isSevenBitClean(e.body)) return { action: 'keep', body: crlf(e.body) };
     throw malformed(`cannot make a part with Content-Transfer-Encoding ${JSON.stringify(cte)} 7-bit safe`);
   }
   if (isText) {
     // Text is canonicalised anyway (RFC 8551 §3.1.1): judge its canonical form.
-    const canonical = toCanonicalCrlf(e.body);
-    if (isSevenBitClean(canonical)) return { action: cte === '7bit' ? 'keep' : 'relabel', body: canonical };
-    return { action: 'encode', encoding: 'quoted-printable', content: canonical };
+    const text = crlf(e.body);
+    if (isSevenBitClean(text)) return { action: cte === '7bit' ? 'keep' : 'relabel', body: text };
+    return { action: 'encode', encoding: 'quoted-printable', content: text };
   }
   // Other types keep their exact bytes: bare CR or LF would be changed by canonicalisation.
-  if (isSevenBitClean(e.body) && isCanonicalCrlf(e.body)) return { action: cte === '7bit' ? 'keep' : 'relabel', body: e.body };
+  if (isSevenBitClean(e.body) && (canonical || isCanonicalCrlf(e.body))) return { action: cte === '7bit' ? 'keep' : 'relabel', body: e.body };
   return { action: 'encode', encoding: 'base64', content: e.body };
 }
 
@@ -113,22 +115,23 @@ function isRfc822(e: MimeEntity): boolean {
  * needs a transfer encoding or a 7bit label, or a parameter needs RFC 2231.
  */
 export function needsTransferEncoding(entity: MimeEntity): boolean {
-  return needs(entity, 0);
+  return needs(entity, 0, false);
 }
 
-function needs(e: MimeEntity, depth: number): boolean {
+/** `canonical`: the entity's bytes are known to have CRLF line breaks only. */
+function needs(e: MimeEntity, depth: number, canonical: boolean): boolean {
   if (depth > MAX_DEPTH) throw malformed(`message nesting deeper than ${MAX_DEPTH}`);
   if (e.headers.some(headerNeedsRewrite)) return true;
   if (e.multipart) {
     const { preamble, epilogue } = e.multipart;
-    return !isSevenBitClean(preamble) || !isSevenBitClean(epilogue) || e.parts.some((p) => needs(p, depth + 1));
+    return !isSevenBitClean(preamble) || !isSevenBitClean(epilogue) || e.parts.some((p) => needs(p, depth + 1, canonical));
   }
   if (isRfc822(e)) {
     const inner = tryParse(e.body);
     // Its label must say 7bit, and its bytes be 7-bit: 8-bit header fields inside force base64.
-    if (inner) return e.transferEncoding !== '7bit' || !isSevenBitClean(e.body) || needs(inner, depth + 1);
+    if (inner) return e.transferEncoding !== '7bit' || !isSevenBitClean(e.body) || needs(inner, depth + 1, false);
   }
-  return planLeaf(e).action !== 'keep';
+  return planLeaf(e, canonical).action !== 'keep';
 }
 
 function tryParse(body: Uint8Array): MimeEntity | undefined {
@@ -147,7 +150,7 @@ function tryParse(body: Uint8Array): MimeEntity | undefined {
  * canonicalised copy: canonicalising binary content first would corrupt it.
  */
 export function make7bitSafe(entity: MimeEntity, random?: (n: number) => Uint8Array): MimeEntity {
-  if (isCanonicalCrlf(entity.raw) && !needsTransferEncoding(entity)) return entity;
+  if (isCanonicalCrlf(entity.raw) && !needs(entity, 0, true)) return entity;
   return parsePart(concatBytes(convert(entity, 0, random)));
 }
 
