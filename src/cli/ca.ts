@@ -15,7 +15,7 @@ import { type KeySpec, KeySpecs, generateKeyPair } from '../ca/key-spec.ts';
 import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { DEFAULT_SCEP_PROFILE, scepProfileRecord } from './scep-profile.ts';
 import { caUrls, checkBaseUrl, keyStoreFor, openAuthority, openContext, readSettings, writeSettings } from './context.ts';
-import { dispatch, many, parseOptions, readBoundedFile, writeOutput } from './io.ts';
+import { dispatch, many, parseOptions, readBoundedFile, requireOption, writeOutput } from './io.ts';
 
 const USAGE = `Usage:
   keyfleet ca init   [--data DIR] [--key-type rsa-2048|rsa-3072|rsa-4096|p-256|p-384] [--org NAME]
@@ -88,10 +88,7 @@ async function init(argv: string[]): Promise<number> {
   }
 }
 
-function need(value: string | undefined, option: string): string {
-  if (value === undefined) throw new KeyfleetError('KF_USAGE', `${option} is required\n${USAGE}`);
-  return value;
-}
+const need = (value: string | undefined, option: string): string => requireOption(value, option, USAGE);
 
 async function withAuthority<T>(dataDir: string | undefined, fn: (ca: Awaited<ReturnType<typeof openAuthority>>) => Promise<T>): Promise<T> {
   const ctx = await openContext(dataDir ?? './data');

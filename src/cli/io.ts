@@ -79,3 +79,9 @@ export async function dispatch(noun: string, argv: string[], verbs: Readonly<Rec
   if (!handler) throw new KeyfleetError('KF_USAGE', `${verb === undefined ? `keyfleet ${noun} needs a command` : `unknown ${noun} command "${verb}"`}\n${usage}`);
   return handler(rest);
 }
+
+/** The value of a required option, or a usage error naming it. */
+export function requireOption(value: string | undefined, option: string, usage: string): string {
+  if (value === undefined) throw new KeyfleetError('KF_USAGE', `${option} is required\n${usage}`);
+  return value;
+}

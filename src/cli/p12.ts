@@ -16,7 +16,7 @@ import { loadCertificates } from '../x509/certificate.ts';
 import { nameToString } from '../x509/name.ts';
 import { loadPrivateKey } from '../smime/keys.ts';
 import { inspectPkcs12, readPkcs12, writePkcs12 } from '../pkcs12/index.ts';
-import { dispatch, many, parseOptions, readBoundedFile, readInput, writeOutput } from './io.ts';
+import { dispatch, many, parseOptions, readBoundedFile, readInput, requireOption, writeOutput } from './io.ts';
 
 const USAGE = `Usage:
   keyfleet p12 import  --in F.p12 --password-file P --key-out K.pem --cert-out C.pem
@@ -33,10 +33,7 @@ async function readPassword(path: string | undefined): Promise<string> {
   return bytes.toString('utf8').replace(/\r?\n$/, '');
 }
 
-function need(value: string | undefined, option: string): string {
-  if (value === undefined) throw new KeyfleetError('KF_USAGE', `${option} is required\n${USAGE}`);
-  return value;
-}
+const need = (value: string | undefined, option: string): string => requireOption(value, option, USAGE);
 
 async function importP12(argv: string[]): Promise<number> {
   const { values } = parseOptions(

@@ -12,7 +12,7 @@ import { decryptMessage, encryptMessage, inspectMessage, signMessage, verifyMess
 import type { ContentCipher, KeyPair } from '../smime/cms/enveloped-data.ts';
 import type { VerifyResult } from '../smime/result.ts';
 import { readPkcs12 } from '../pkcs12/index.ts';
-import { many, parseOptions, readBoundedFile, readInput, writeOutput } from './io.ts';
+import { many, parseOptions, readBoundedFile, readInput, requireOption, writeOutput } from './io.ts';
 
 const USAGE = `Usage:
   keyfleet smime sign    --cert C.pem --key K.pem [--chain CA.pem]... [--opaque]
@@ -52,10 +52,7 @@ function certsFrom(paths: readonly string[]): Certificate[] {
   return paths.flatMap((p) => loadCertificates(readBoundedFile(p, undefined, 'certificate')));
 }
 
-function required(value: string | undefined, option: string): string {
-  if (value === undefined) throw new KeyfleetError('KF_USAGE', `${option} is required\n${USAGE}`);
-  return value;
-}
+const required = (value: string | undefined, option: string): string => requireOption(value, option, USAGE);
 
 async function sign(argv: string[]): Promise<number> {
   const { values } = parseOptions(
