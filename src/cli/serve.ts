@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { KeyfleetError } from '../errors.ts';
-import { ensureRegistrationAuthority } from '../ca/registration-authority.ts';
+import { ensureOcspResponder, ensureRegistrationAuthority } from '../ca/registration-authority.ts';
 import { createPkiServices } from '../http/pki.ts';
 import { buildServer } from '../http/server.ts';
 import { keyStoreFor, openAuthority, openContext } from './context.ts';
@@ -61,6 +61,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const ctx = await openContext(dataDir);
   try {
     await announceFirstAdmin(ctx.store);
+    // Create the RA and OCSP responder once here, not in each worker at the same moment.
+    const ca = await openAuthority(ctx);
+    const keyStore = keyStoreFor(dataDir);
+    await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStore);
+    await ensureOcspResponder(ca, ctx.tenant.ca, keyStore);
   } finally {
     await ctx.close();
   }
@@ -83,8 +88,10 @@ async function runServer(run: ServerRun): Promise<number> {
     // First start with no API token anywhere: print the first administrator token, once.
     if (run.primary) await announceFirstAdmin(ctx.store);
     const ca = await openAuthority(ctx);
-    const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStoreFor(run.dataDir));
-    const pki = createPkiServices({ tenant: ctx.tenant, ca, ra });
+    const keyStore = keyStoreFor(run.dataDir);
+    const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStore);
+    const ocspResponder = await ensureOcspResponder(ca, ctx.tenant.ca, keyStore);
+    const pki = createPkiServices({ tenant: ctx.tenant, ca, ra, ocspResponder });
     const app = await buildServer({ pki, admin: { store: ctx.store }, logger: !run.quiet, ...(run.tls ? { tls: run.tls } : {}) });
     const address = await listen(app, run.port, run.host);
     if (cluster.isWorker) process.send?.({ keyfleet: 'listening', address });

@@ -27,6 +27,8 @@ export interface PkiServicesOptions {
   readonly tenant: TenantStore;
   readonly ca: CertificateAuthority;
   readonly ra: RegistrationAuthority;
+  /** A delegated OCSP responder; without one the issuing CA signs OCSP responses itself. */
+  readonly ocspResponder?: RegistrationAuthority;
   readonly clock?: () => Date;
 }
 
@@ -62,8 +64,12 @@ export function createPkiServices(options: PkiServicesOptions): PkiServices {
     clock,
   });
   const ocsp = createOcspResponder({
-    // Signed by the issuing CA itself (RFC 6960 §4.2.2.2), with the CA's own signature scheme.
-    signer: { certificate: ca.certificate, sign: (data) => ca.signer.sign(data), hash: ocspHash(ca.signer.scheme.hash) },
+    // A delegated responder (RFC 6960 §4.2.2.2) when there is one: every response to a request with a
+    // nonce is signed afresh, and a P-256 signature costs a fraction of the CA's RSA one (bench:pki).
+    // Otherwise the issuing CA signs, with its own signature scheme.
+    signer: options.ocspResponder
+      ? { certificate: options.ocspResponder.certificate, key: options.ocspResponder.key, hash: 'sha256' }
+      : { certificate: ca.certificate, sign: (data) => ca.signer.sign(data), hash: ocspHash(ca.signer.scheme.hash) },
     caCertificates: [ca.certificate],
     clock,
     lookup: async (_issuer, serialHex) => {

@@ -9,7 +9,8 @@ export interface CaRecord {
   /** Stable id (e.g. "issuing"), unique per tenant. */
   readonly id: string;
   /** 'ra': the SCEP registration authority (signs CertReps, opens request envelopes), issued by the issuing CA. */
-  readonly role: 'root' | 'issuing' | 'ra';
+  /** 'ocsp': the delegated OCSP responder (RFC 6960 §4.2.2.2). */
+  readonly role: 'root' | 'issuing' | 'ra' | 'ocsp';
   readonly certificateDer: Uint8Array;
   /** Issuer chain above this CA, nearest first (empty for a root). */
   readonly chainDer: readonly Uint8Array[];

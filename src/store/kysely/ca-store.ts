@@ -251,7 +251,7 @@ export class KyselyCaStore implements CaStore {
 function caFromRow(row: Selectable<CasTable>): CaRecord {
   return {
     id: row.id,
-    role: row.role === 'root' || row.role === 'ra' ? row.role : 'issuing',
+    role: row.role === 'root' || row.role === 'ra' || row.role === 'ocsp' ? row.role : 'issuing',
     certificateDer: bytes(row.certificate_der),
     chainDer: decodeChain(bytes(row.chain_der)),
     keyRef: row.key_ref,

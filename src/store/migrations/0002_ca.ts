@@ -21,7 +21,7 @@ export function ca(flavor: SqlFlavor): Migration {
         // The last CRL number allocated; putCrl increments it under the row's write lock.
         .addColumn('last_crl_number', t.int64, (c) => c.notNull().defaultTo(0))
         .addPrimaryKeyConstraint('cas_pk', ['tenant_id', 'id'])
-        .addCheckConstraint('cas_role', sql`role in ('root', 'issuing', 'ra')`)
+        .addCheckConstraint('cas_role', sql`role in ('root', 'issuing', 'ra', 'ocsp')`)
         .execute();
 
       await db.schema
