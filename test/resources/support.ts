@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runOk } from '../support/exec.ts';
 import type { Identity } from '../policy/fixtures.ts';
+import { scepInput } from '../policy/helpers.ts';
 
 export const OUTLOOK = { kind: 'iosStoreApp', displayName: 'Microsoft Outlook', bundleId: 'com.microsoft.Office.Outlook', appStoreUrl: 'https://apps.apple.com/app/microsoft-outlook/id951937596' };
 
@@ -11,21 +12,9 @@ export function trustedRoot(der: Uint8Array) {
   return { kind: 'iosTrustedRootCertificate', displayName: 'Keyfleet root', certFileName: 'root.cer', trustedRootCertificate: Buffer.from(der).toString('base64') };
 }
 
+/** The SCEP profile fixture of the policy tests, pointing at a stored trusted-root profile. */
 export function scepProfile(rootCertificateId: string) {
-  return {
-    kind: 'iosScepCertificateProfile',
-    displayName: 'S/MIME signing (SCEP)',
-    subjectNameFormat: 'commonNameAsEmail',
-    subjectAlternativeNameType: ['emailAddress'],
-    keyUsage: ['digitalSignature'],
-    keySize: 2048,
-    extendedKeyUsages: [{ name: 'Secure Email', objectIdentifier: '1.3.6.1.5.5.7.3.4' }],
-    certificateValidityPeriodValue: 1,
-    certificateValidityPeriodScale: 'years',
-    renewalThresholdPercentage: 20,
-    scepServerUrls: ['https://keyfleet.example.test/scep'],
-    rootCertificateId,
-  };
+  return scepInput({ rootCertificateId });
 }
 
 export const PKCS_ENCRYPTION = { kind: 'iosImportedPfxCertificateProfile', displayName: 'Encryption history', intendedPurpose: 'smimeEncryption' };
