@@ -129,3 +129,47 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }
+
+export type LoadResponse = NonNullable<LoadResult['responses'][number]>;
+
+export interface CheckedRun {
+  readonly successes: number;
+  readonly sampleChecked: number;
+  readonly sampleOk: number;
+}
+
+/**
+ * Counts the answers `quick` accepts as successes, then confirms an evenly
+ * spread sample of them with the slower `full` check. Problems found (at most
+ * a few of each kind) are appended to `failureExamples`.
+ */
+export function checkResponses(
+  run: LoadResult,
+  quick: (response: LoadResponse, index: number) => string | undefined,
+  full: (response: LoadResponse, index: number) => string | undefined,
+  sample: number,
+  failureExamples: string[],
+): CheckedRun {
+  let successes = 0;
+  const succeeded: number[] = [];
+  run.responses.forEach((r, i) => {
+    if (r === undefined) return;
+    const problem = quick(r, i);
+    if (problem === undefined) {
+      successes++;
+      succeeded.push(i);
+    } else if (failureExamples.length < 3) failureExamples.push(problem);
+  });
+  if (run.firstTransportError !== undefined) failureExamples.push(`transport: ${run.firstTransportError}`);
+  const step = Math.max(1, Math.floor(succeeded.length / Math.max(1, sample)));
+  let sampleChecked = 0;
+  let sampleOk = 0;
+  for (let k = 0; k < succeeded.length && sampleChecked < sample; k += step) {
+    const i = succeeded[k]!;
+    sampleChecked++;
+    const problem = full(run.responses[i]!, i);
+    if (problem === undefined) sampleOk++;
+    else if (failureExamples.length < 5) failureExamples.push(`full check: ${problem}`);
+  }
+  return { successes, sampleChecked, sampleOk };
+}

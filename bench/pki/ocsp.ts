@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Certificate } from '../../src/x509/certificate.ts';
 import { OcspResponseStatus, buildOcspRequest, decodeOcspResponse, verifyOcspResponse } from '../../src/x509/ocsp-client.ts';
-import { type Latency, runLoad } from './load.ts';
+import { type Latency, checkResponses, runLoad } from './load.ts';
 import { processCpuSeconds } from './servers.ts';
 
 export interface OcspSubject {
@@ -86,36 +86,26 @@ export async function measureOcsp(requests: readonly PreparedOcsp[], options: Oc
   const run = await runLoad({ ...common, bodies: bodies.slice(options.warmup), maxSeconds: options.maxSeconds });
   const cpu1 = processCpuSeconds(options.serverPid);
 
-  let successes = 0;
   let responseBytes = 0;
   const failureExamples: string[] = [];
-  // The full check samples the successes: it confirms what the quick check counted.
-  const succeeded: number[] = [];
-  run.responses.forEach((r, i) => {
-    if (r === undefined) return;
-    responseBytes = r.body.length;
-    const problem = quickCheck(r, timed[i]!);
-    if (problem === undefined) {
-      successes++;
-      succeeded.push(i);
-    } else if (failureExamples.length < 3) failureExamples.push(problem);
-  });
-  if (run.firstTransportError !== undefined) failureExamples.push(`transport: ${run.firstTransportError}`);
-  const step = Math.max(1, Math.floor(succeeded.length / Math.max(1, options.sample)));
-  let sampleChecked = 0;
-  let sampleOk = 0;
-  for (let k = 0; k < succeeded.length && sampleChecked < options.sample; k += step) {
-    const i = succeeded[k]!;
-    const request = timed[i]!;
-    sampleChecked++;
-    try {
-      const result = verifyOcspResponse(run.responses[i]!.body, { cert: request.subject.cert, issuer: options.issuer, nonce: request.nonce });
-      if (result.status === request.subject.expected) sampleOk++;
-      else if (failureExamples.length < 5) failureExamples.push(`full check: ${request.subject.cert.serialHex} is ${result.status}, expected ${request.subject.expected}`);
-    } catch (e) {
-      if (failureExamples.length < 5) failureExamples.push(`full check: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
+  const { successes, sampleChecked, sampleOk } = checkResponses(
+    run,
+    (r, i) => {
+      responseBytes = r.body.length;
+      return quickCheck(r, timed[i]!);
+    },
+    (r, i) => {
+      const request = timed[i]!;
+      try {
+        const result = verifyOcspResponse(r.body, { cert: request.subject.cert, issuer: options.issuer, nonce: request.nonce });
+        return result.status === request.subject.expected ? undefined : `${request.subject.cert.serialHex} is ${result.status}, expected ${request.subject.expected}`;
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    },
+    options.sample,
+    failureExamples,
+  );
   const serverCpuSeconds = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
   return {
     completed: run.completed,

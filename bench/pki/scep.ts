@@ -27,7 +27,7 @@ import { decodePkiMessage } from '../../src/scep/message.ts';
 import { type Certificate, decodeCertificate } from '../../src/x509/certificate.ts';
 import { encodeName } from '../../src/x509/name.ts';
 import { createSignature } from '../../src/x509/signature.ts';
-import { type Latency, runLoad } from './load.ts';
+import { type Latency, checkResponses, runLoad } from './load.ts';
 import { processCpuSeconds } from './servers.ts';
 
 export const BENCH_DOMAIN = 'bench.keyfleet.example';
@@ -182,31 +182,16 @@ export async function measureScep(enrolments: readonly Enrolment[], options: Sce
   const cpu1 = processCpuSeconds(options.serverPid);
 
   // Outside the timed window: what was timed must have been successes.
-  let successes = 0;
   const failureExamples: string[] = [];
   const warmFailure = warm.responses.map((r, i) => quickCheck(r, enrolments[i]!, options.trusted)).find((f) => f !== undefined);
   if (warmFailure !== undefined) failureExamples.push(`warm-up: ${warmFailure}`);
-  // The full check samples the successes: it confirms what the quick check counted.
-  const succeeded: number[] = [];
-  run.responses.forEach((r, i) => {
-    if (r === undefined) return;
-    const problem = quickCheck(r, timedEnrolments[i]!, options.trusted);
-    if (problem === undefined) {
-      successes++;
-      succeeded.push(i);
-    } else if (failureExamples.length < 3) failureExamples.push(problem);
-  });
-  if (run.firstTransportError !== undefined) failureExamples.push(`transport: ${run.firstTransportError}`);
-  const step = Math.max(1, Math.floor(succeeded.length / Math.max(1, options.sample)));
-  let sampleChecked = 0;
-  let sampleOk = 0;
-  for (let k = 0; k < succeeded.length && sampleChecked < options.sample; k += step) {
-    const i = succeeded[k]!;
-    sampleChecked++;
-    const problem = fullCheck(run.responses[i]!.body, timedEnrolments[i]!, options.trusted);
-    if (problem === undefined) sampleOk++;
-    else if (failureExamples.length < 5) failureExamples.push(`full check: ${problem}`);
-  }
+  const { successes, sampleChecked, sampleOk } = checkResponses(
+    run,
+    (r, i) => quickCheck(r, timedEnrolments[i]!, options.trusted),
+    (r, i) => fullCheck(r.body, timedEnrolments[i]!, options.trusted),
+    options.sample,
+    failureExamples,
+  );
   const serverCpuSeconds = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
   return {
     completed: run.completed,

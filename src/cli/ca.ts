@@ -7,6 +7,7 @@ import { KeyfleetError } from '../errors.ts';
 import { encodePem } from '../asn1/pem.ts';
 import { loadCertificates } from '../x509/certificate.ts';
 import { nameToString } from '../x509/name.ts';
+import { certificateSummary } from '../x509/summary.ts';
 import { loadPrivateKey } from '../smime/keys.ts';
 import { initCa, importCa } from '../ca/setup.ts';
 import { CrlReason } from '../x509/crl.ts';
@@ -110,14 +111,7 @@ async function show(argv: string[]): Promise<number> {
     const settings = readSettings(values.data ?? './data');
     const info = {
       baseUrl: settings?.baseUrl ?? null,
-      certificates: certs.map((c) => ({
-        subject: nameToString(c.subject),
-        issuer: nameToString(c.issuer),
-        serialNumber: c.serialHex,
-        notBefore: c.notBefore.toISOString(),
-        notAfter: c.notAfter.toISOString(),
-        sha256Fingerprint: c.fingerprint256,
-      })),
+      certificates: certs.map(certificateSummary),
     };
     await writeOutput(undefined, `${JSON.stringify(info, null, 2)}\n`);
     return 0;

@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { KeyfleetError } from '../errors.ts';
 import { loadCertificates, type Certificate } from '../x509/certificate.ts';
 import { loadCrls } from '../x509/crl.ts';
-import { nameToString } from '../x509/name.ts';
+import { certificateSummary } from '../x509/summary.ts';
 import { loadPrivateKey } from '../smime/keys.ts';
 import { decryptMessage, encryptMessage, inspectMessage, signMessage, verifyMessage } from '../smime/message.ts';
 import type { ContentCipher, KeyPair } from '../smime/cms/enveloped-data.ts';
@@ -107,24 +107,13 @@ async function verify(argv: string[]): Promise<number> {
   return 0;
 }
 
-function certJson(c: Certificate) {
-  return {
-    subject: nameToString(c.subject),
-    issuer: nameToString(c.issuer),
-    serialNumber: c.serialHex,
-    notBefore: c.notBefore.toISOString(),
-    notAfter: c.notAfter.toISOString(),
-    sha256Fingerprint: c.fingerprint256,
-  };
-}
-
 function resultJson(result: VerifyResult) {
   return {
     valid: result.valid,
     signers: result.signers.map((s) => ({
-      certificate: s.certificate ? certJson(s.certificate) : null,
+      certificate: s.certificate ? certificateSummary(s.certificate) : null,
       emailAddresses: s.emailAddresses,
-      chain: s.chain.map((step) => ({ ...certJson(step.certificate), reasons: step.reasons })),
+      chain: s.chain.map((step) => ({ ...certificateSummary(step.certificate), reasons: step.reasons })),
       signingTime: s.signingTime?.toISOString() ?? null,
       digestAlgorithm: s.digestAlgorithm,
       signatureAlgorithm: s.signatureAlgorithm,
