@@ -13,11 +13,13 @@ const layers = {
   scep: ['asn1', 'x509', 'smime', 'ca', 'store'],
   directory: ['asn1', 'x509', 'smime', 'ca', 'store'],
   policy: ['asn1', 'x509', 'smime', 'ca', 'store', 'directory'],
-  delivery: ['asn1', 'x509', 'smime', 'ca', 'store', 'directory', 'policy', 'scep'],
-  connector: ['asn1', 'x509', 'smime', 'pkcs12'],
-  device: ['asn1', 'x509', 'smime', 'pkcs12', 'scep', 'mail'],
+  // The wire contract of the device and connector APIs, shared by both ends.
+  protocol: ['asn1', 'x509', 'smime'],
+  delivery: ['asn1', 'x509', 'smime', 'ca', 'store', 'directory', 'policy', 'scep', 'protocol'],
+  connector: ['asn1', 'x509', 'smime', 'pkcs12', 'protocol'],
+  device: ['asn1', 'x509', 'smime', 'pkcs12', 'scep', 'mail', 'protocol'],
   mail: ['asn1', 'x509', 'smime'],
-  http: ['asn1', 'x509', 'smime', 'pkcs12', 'ca', 'scep', 'store', 'directory', 'policy', 'delivery'],
+  http: ['asn1', 'x509', 'smime', 'pkcs12', 'ca', 'scep', 'store', 'directory', 'policy', 'delivery', 'protocol'],
   cli: null, // the command wires everything together
 };
 const all = Object.keys(layers);

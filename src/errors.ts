@@ -31,6 +31,15 @@ export const errorCatalogue = {
   KF_FORBIDDEN: { status: 403, title: 'The API token\'s role does not allow this' },
   KF_SERVICE_UNREACHABLE: { status: 503, title: 'The Keyfleet service cannot be reached' },
   KF_GROUP_CYCLE: { status: 409, title: 'The membership would make a group contain itself' },
+  KF_VPP_NOT_CONFIGURED: { status: 409, title: 'No Apple VPP token is configured for this tenant' },
+  KF_VPP_SOURCE_INVALID: { status: 502, title: 'The Apple VPP asset source cannot be read or gave an unusable answer' },
+  KF_ENROLLMENT_REFUSED: { status: 403, title: 'The enrollment token is unknown, used or expired' },
+  KF_DELIVERY_INVALID: { status: 400, title: 'A certificate delivery is not for this device or does not check out' },
+  KF_CONNECTOR_OUTDATED: { status: 426, title: 'The PFX connector is older than the minimum version' },
+  KF_MAIL_SEND_FAILED: { status: 502, title: 'The notification mail could not be handed to the SMTP server' },
+  KF_KEYSTORE_UNREADABLE: { status: 500, title: 'The device keystore cannot be opened' },
+  KF_SMIME_CERTIFICATE_UNAVAILABLE: { status: 409, title: 'No valid certificate for this S/MIME operation' },
+  KF_SMIME_SETTING_LOCKED: { status: 403, title: 'The managed S/MIME settings do not allow this' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

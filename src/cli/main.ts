@@ -13,6 +13,7 @@ Usage:
   keyfleet users|groups list|show|create|update|delete|…         the directory over the admin API (KEYFLEET_URL, KEYFLEET_TOKEN)
   keyfleet apps|profiles|policies|assignments …                 apps, certificate profiles, S/MIME policies, assignments (API)
   keyfleet pfx import|list|show|delete [options]                 imported PFX certificates (encrypted locally, then uploaded)
+  keyfleet devices list|show|status|retire|wipe|delete           managed devices and their policy and certificate status (API)
   keyfleet connector keygen --out-dir DIR                        the PFX connector's key pair (local)
   keyfleet audit list|verify [options]                           the hash-chained audit log
   keyfleet --help
@@ -85,6 +86,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'pfx': {
         const { pfxCommand } = await import('./pfx.ts');
         return await pfxCommand(rest);
+      }
+      case 'devices': {
+        const { devicesCommand } = await import('./devices.ts');
+        return await devicesCommand(rest);
       }
       case 'connector': {
         const { connectorCommand } = await import('./connector.ts');

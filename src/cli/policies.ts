@@ -1,10 +1,11 @@
-/** `keyfleet policies create|settings|list|show|delete`: the S/MIME app configuration policy over the admin API. */
+/** `keyfleet policies create|update|settings|list|show|delete`: the S/MIME app configuration policy over the admin API. */
 import { KeyfleetError } from '../errors.ts';
 import { apiRequest, helpRequested, listAll, parseCommand, printResult, unknownVerb } from './admin.ts';
-import { readJsonFile } from './profiles.ts';
+import { patchBody, readJsonFile } from './profiles.ts';
 
 const USAGE = `Usage:
   keyfleet policies create --file POLICY.json [--json]    (the seed's steps 2–12 as JSON; see /openapi.json)
+  keyfleet policies update ID (--file PATCH.json | --name NAME) [--json]   (a JSON merge patch, RFC 7396; validated again as a whole)
   keyfleet policies settings ID [--plist] [--json]        Outlook's managed app configuration (key/values, or the plist)
   keyfleet policies list [--limit N] [--all] [--json]
   keyfleet policies show ID [--json]
@@ -18,7 +19,7 @@ export async function policiesCommand(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   const { values, positionals } = parseCommand(
     rest,
-    { json: { type: 'boolean' }, all: { type: 'boolean' }, limit: { type: 'string' }, file: { type: 'string' }, plist: { type: 'boolean' } },
+    { json: { type: 'boolean' }, all: { type: 'boolean' }, limit: { type: 'string' }, file: { type: 'string' }, name: { type: 'string' }, plist: { type: 'boolean' } },
     USAGE,
   );
   const json = values.json === true;
@@ -30,6 +31,9 @@ export async function policiesCommand(argv: string[]): Promise<number> {
     case 'create':
       if (values.file === undefined) throw new KeyfleetError('KF_USAGE', `--file is required\n${USAGE}`);
       printResult((await apiRequest('POST', 'api/v1/policies', readJsonFile(values.file))) as Record<string, unknown>, json, COLUMNS);
+      return 0;
+    case 'update':
+      printResult((await apiRequest('PATCH', `api/v1/policies/${id()}`, patchBody(values.file, { displayName: values.name }, USAGE))) as Record<string, unknown>, json, COLUMNS);
       return 0;
     case 'settings': {
       const compiled = (await apiRequest('GET', `api/v1/policies/${id()}/settings`)) as { settings: Record<string, unknown>[]; plist: string };

@@ -3,6 +3,7 @@
  * SCEP, CRL and OCSP for the CA under --data (the service issue extends it).
  */
 import cluster from 'node:cluster';
+import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
@@ -10,13 +11,15 @@ import { KeyfleetError } from '../errors.ts';
 import { ensureOcspResponder, ensureRegistrationAuthority } from '../ca/registration-authority.ts';
 import { createPkiServices } from '../http/pki.ts';
 import { buildServer } from '../http/server.ts';
-import { keyStoreFor, openAuthority, openContext } from './context.ts';
+import { FileVppSource, type VppSourceFor } from '../policy/vpp.ts';
+import { DEFAULT_TENANT, keyStoreFor, openAuthority, openContext, readSettings } from './context.ts';
+import { mailerFrom, wireDelivery } from './serve-delivery.ts';
 import { caCommand } from './ca.ts';
 import { announceFirstAdmin } from './admin.ts';
 import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { parseOptions, readBoundedFile } from './io.ts';
 
-const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init [--base-url URL]] [--workers N|auto] [--tls-cert CHAIN.pem --tls-key KEY.pem] [--quiet]';
+const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init [--base-url URL]] [--workers N|auto] [--tls-cert CHAIN.pem --tls-key KEY.pem]\n  [--vpp-file ASSETS.json [--vpp-token-id ID]]\n  [--smtp-url smtp://HOST:PORT [--smtp-from ADDRESS]] [--quiet]';
 
 /** How often the CRL is checked for its scheduled regeneration. */
 const CRL_CHECK_MS = 60_000;
@@ -34,6 +37,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
       init: { type: 'boolean' },
       'base-url': { type: 'string' },
       workers: { type: 'string' },
+      'vpp-file': { type: 'string' },
+      'vpp-token-id': { type: 'string' },
+      'smtp-url': { type: 'string' },
+      'smtp-from': { type: 'string' },
     },
     USAGE,
   );
@@ -54,8 +61,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
     await caCommand(['init', '--data', dataDir, '--base-url', baseUrl]);
   }
   const workers = workerCount(values.workers);
-  if (cluster.isWorker) return runServer({ dataDir, port, host, tls, quiet: values.quiet === true, primary: false });
-  if (workers === 1) return runServer({ dataDir, port, host, tls, quiet: values.quiet === true, primary: true });
+  if (values['vpp-token-id'] !== undefined && values['vpp-file'] === undefined) throw new KeyfleetError('KF_USAGE', `--vpp-token-id goes with --vpp-file\n${USAGE}`);
+  // Apple's VPP service cannot be reached from here: the default tenant's token is a file of its answers.
+  const vppSource = values['vpp-file'] === undefined ? undefined : new FileVppSource(resolve(values['vpp-file']), values['vpp-token-id'] ?? 'default');
+  const vpp: VppSourceFor | undefined = vppSource === undefined ? undefined : (tenantId) => (tenantId === DEFAULT_TENANT ? vppSource : undefined);
+  const smtp = { url: values['smtp-url'], from: values['smtp-from'] };
+  mailerFrom(smtp.url, smtp.from)?.close(); // refuse a malformed --smtp-url before anything starts
+  const common = { dataDir, port, host, tls, quiet: values.quiet === true, vpp, smtp };
+  if (cluster.isWorker) return runServer({ ...common, primary: false });
+  if (workers === 1) return runServer({ ...common, primary: true });
   // Several processes share the port (node:cluster) and the SQLite file (WAL, busy timeout):
   // SCEP and OCSP sign on the event loop's thread, so one process uses one core (bench:pki).
   const ctx = await openContext(dataDir);
@@ -78,6 +92,8 @@ interface ServerRun {
   readonly host: string;
   readonly tls: { cert: Uint8Array; key: Uint8Array } | undefined;
   readonly quiet: boolean;
+  readonly vpp: VppSourceFor | undefined;
+  readonly smtp: { readonly url: string | undefined; readonly from: string | undefined };
   /** The single process, or the primary's first worker: announces, refreshes the CRL. */
   readonly primary: boolean;
 }
@@ -92,8 +108,20 @@ async function runServer(run: ServerRun): Promise<number> {
     const ra = await ensureRegistrationAuthority(ca, ctx.tenant.ca, keyStore);
     const ocspResponder = await ensureOcspResponder(ca, ctx.tenant.ca, keyStore);
     const pki = createPkiServices({ tenant: ctx.tenant, ca, ra, ocspResponder });
-    const app = await buildServer({ pki, admin: { store: ctx.store }, logger: !run.quiet, ...(run.tls ? { tls: run.tls } : {}) });
+    const settings = readSettings(run.dataDir);
+    const log = (message: string, fields: Record<string, string>) => process.stderr.write(`keyfleet: ${message} ${JSON.stringify(fields)}\n`);
+    const delivery = wireDelivery({ dataDir: run.dataDir, store: ctx.store, ca, publicUrl: settings?.baseUrl ?? `http://${run.host}:${run.port}`, smtpUrl: run.smtp.url, smtpFrom: run.smtp.from, log });
+    const app = await buildServer({
+      pki,
+      admin: { store: ctx.store, evaluators: delivery.evaluators },
+      device: delivery.device,
+      logger: !run.quiet,
+      ...(run.tls ? { tls: run.tls } : {}),
+      ...(run.vpp ? { vpp: run.vpp } : {}),
+    });
     const address = await listen(app, run.port, run.host);
+    // One watcher per deployment: the single process, or the first worker (like the CRL refresh below).
+    if (!cluster.isWorker || cluster.worker?.id === 1) delivery.watcher.start();
     if (cluster.isWorker) process.send?.({ keyfleet: 'listening', address });
     else process.stdout.write(`keyfleet: serving SCEP, CRL and OCSP at ${address} (data in ${run.dataDir})\n`);
     const refreshesCrl = !cluster.isWorker || cluster.worker?.id === 1;
@@ -107,6 +135,7 @@ async function runServer(run: ServerRun): Promise<number> {
       process.once('SIGTERM', stop);
     });
     clearInterval(crlTimer);
+    await delivery.close();
     await app.close();
     return 0;
   } finally {

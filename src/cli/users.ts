@@ -8,6 +8,7 @@ const USAGE = `Usage:
   keyfleet users create --upn U --display-name NAME [--mail M] [--exchange-online] [--disabled] [--external-id X] [--json]
   keyfleet users update ID|UPN [--upn U] [--display-name NAME] [--mail M] [--exchange-online|--not-exchange-online] [--enable|--disable] [--json]
   keyfleet users delete ID|UPN
+  keyfleet users effective-state ID|UPN [--json]   policies, profiles and apps that reach the user, conflicts
 Reaches the service at KEYFLEET_URL with the API token in KEYFLEET_TOKEN.`;
 
 export const USER_COLUMNS = ['id', 'userPrincipalName', 'displayName', 'mail', 'isExchangeOnline', 'accountEnabled'] as const;
@@ -86,7 +87,25 @@ export async function usersCommand(argv: string[]): Promise<number> {
     case 'delete':
       await apiRequest('DELETE', `api/v1/users/${await target()}`);
       return 0;
+    case 'effective-state': {
+      const state = (await apiRequest('GET', `api/v1/users/${await target()}/effectiveState`)) as Record<string, unknown>;
+      if (json) process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+      else printEffectiveState(state);
+      return 0;
+    }
     default:
       throw unknownVerb(verb, USAGE);
+  }
+}
+
+/** One line per kind of thing assigned, then each conflict and warning. */
+function printEffectiveState(state: Record<string, unknown>): void {
+  const list = (key: string) => (Array.isArray(state[key]) ? (state[key] as unknown[]) : []);
+  for (const key of ['policies', 'certificateProfiles', 'apps']) process.stdout.write(`${key}: ${list(key).join(', ') || '(none)'}\n`);
+  for (const c of list('conflicts') as { appConfigKey?: string; values?: { policyId: string }[] }[]) {
+    process.stdout.write(`conflict: ${c.appConfigKey ?? '?'} set differently by ${(c.values ?? []).map((v) => v.policyId).join(', ')}\n`);
+  }
+  for (const w of list('warnings') as { reason?: string; policyId?: string; targetId?: string }[]) {
+    process.stdout.write(`warning: ${w.reason ?? '?'} (policy ${w.policyId ?? '?'}${w.targetId === undefined ? '' : `, ${w.targetId}`})\n`);
   }
 }

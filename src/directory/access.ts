@@ -16,16 +16,32 @@ const TOKEN_SHAPE = /^kf_[A-Za-z0-9_-]{43}$/;
 /** lastUsed is kept to the minute: a write per request would serialise every read on SQLite. */
 const LAST_USED_GRANULARITY_MS = 60_000;
 
-export type Permission = 'directory:read' | 'directory:write' | 'tokens:manage' | 'audit:read';
+/**
+ * `resources:*` covers what an administrator sets up for devices (issue 4 "Resources"): apps and their
+ * VPP sync, certificate profiles, S/MIME policies, derived-credential settings, assignments, imported
+ * PFX certificates, and reading a user's effective state. `devices:manage` (retire, wipe, delete a device,
+ * enrollment tokens) is the administrator's: the issue's help desk is read-only, and Intune's Policy and
+ * Profile Manager has no remote actions.
+ */
+export type Permission =
+  | 'directory:read'
+  | 'directory:write'
+  | 'tokens:manage'
+  | 'audit:read'
+  | 'resources:read'
+  | 'resources:write'
+  | 'devices:read'
+  | 'devices:manage';
 
 /**
- * The roles, after Intune's built-in ones: the administrator does everything; the policy manager reads the
- * directory and will write policies, profiles and assignments (later issues); the help desk only reads.
+ * The roles, after Intune's built-in ones: the administrator does everything; the policy manager (Intune's
+ * Policy and Profile Manager) reads the directory and writes policies, profiles, apps and assignments; the
+ * help desk only reads.
  */
 const PERMISSIONS: Record<AdminRole, ReadonlySet<Permission>> = {
-  administrator: new Set(['directory:read', 'directory:write', 'tokens:manage', 'audit:read']),
-  policyManager: new Set(['directory:read', 'audit:read']),
-  helpDesk: new Set(['directory:read']),
+  administrator: new Set(['directory:read', 'directory:write', 'tokens:manage', 'audit:read', 'resources:read', 'resources:write', 'devices:read', 'devices:manage']),
+  policyManager: new Set(['directory:read', 'audit:read', 'resources:read', 'resources:write', 'devices:read']),
+  helpDesk: new Set(['directory:read', 'resources:read', 'devices:read']),
 };
 
 export function allows(role: AdminRole, permission: Permission): boolean {

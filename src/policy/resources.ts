@@ -50,7 +50,7 @@ export interface IosStoreApp {
 
 /**
  * Graph `iosVppApp`: an app whose licences come from an Apple Volume
- * Purchase Program token, recorded by a sync (VppAssetSource).
+ * Purchase Program token, recorded by a sync (vpp.ts).
  */
 export interface IosVppApp {
   readonly kind: 'iosVppApp';
@@ -65,13 +65,15 @@ export interface IosVppApp {
   readonly appleId?: string;
   readonly totalLicenseCount?: number;
   readonly usedLicenseCount?: number;
+  /** Graph `vppLicensingType`: whether licences can go to users, to devices. */
+  readonly licensingType?: { readonly supportsUserLicensing: boolean; readonly supportsDeviceLicensing: boolean };
 }
 
 export type MobileApp = IosStoreApp | IosVppApp;
 
 /** Apple bundle ids: alphanumerics, hyphens and periods, reverse-DNS style. */
-const bundleIdSchema = { type: 'string', minLength: 3, maxLength: 155, pattern: '^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$' } as const satisfies JsonSchema;
-const appStoreUrlSchema = { type: 'string', maxLength: 2048, pattern: '^https://(apps|itunes)\\.apple\\.com/[^\\s]*$' } as const satisfies JsonSchema;
+export const bundleIdSchema = { type: 'string', minLength: 3, maxLength: 155, pattern: '^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$' } as const satisfies JsonSchema;
+export const appStoreUrlSchema = { type: 'string', maxLength: 2048, pattern: '^https://(apps|itunes)\\.apple\\.com/[^\\s]*$' } as const satisfies JsonSchema;
 const count = { type: 'integer', minimum: 0, maximum: 10_000_000 } as const satisfies JsonSchema;
 
 export const iosStoreAppSchema = {
@@ -107,50 +109,31 @@ export const iosVppAppSchema = {
     appleId: { type: 'string', maxLength: 32, pattern: '^[0-9]+$' },
     totalLicenseCount: count,
     usedLicenseCount: count,
+    licensingType: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['supportsUserLicensing', 'supportsDeviceLicensing'],
+      properties: { supportsUserLicensing: { type: 'boolean' }, supportsDeviceLicensing: { type: 'boolean' } },
+    },
   },
 } as const satisfies JsonSchema;
 
 export function parseMobileApp(json: unknown): MobileApp {
   const kind = typeof json === 'object' && json !== null ? (json as { kind?: unknown }).kind : undefined;
   if (kind === 'iosStoreApp') return checkSchema<IosStoreApp>(iosStoreAppSchema, json, 'mobile app');
-  if (kind === 'iosVppApp') return checkSchema<IosVppApp>(iosVppAppSchema, json, 'mobile app');
+  if (kind === 'iosVppApp') {
+    const app = checkSchema<IosVppApp>(iosVppAppSchema, json, 'mobile app');
+    if (app.usedLicenseCount !== undefined && app.totalLicenseCount !== undefined && app.usedLicenseCount > app.totalLicenseCount) {
+      throw refuse('schema-violation', 'mobile app: usedLicenseCount must not exceed totalLicenseCount');
+    }
+    return app;
+  }
   throw refuse('schema-violation', 'mobile app: kind must be "iosStoreApp" or "iosVppApp"');
 }
 
 /** Bundle ids compare case-insensitively on iOS; Intune matches Outlook the same way. */
 export function isOutlookForIos(app: MobileApp): boolean {
   return app.bundleId.toLowerCase() === OUTLOOK_IOS_BUNDLE_ID.toLowerCase();
-}
-
-/** One app a VPP token holds licences for, as Apple's `assets` service lists it. */
-export interface VppAsset {
-  readonly adamId: string;
-  readonly bundleId: string;
-  readonly name: string;
-  readonly totalCount: number;
-  readonly assignedCount: number;
-}
-
-/**
- * Where VPP assets come from. Apple's service cannot be reached from here,
- * so the real source is an interface; a file-based one serves tests and
- * air-gapped installs.
- */
-export interface VppAssetSource {
-  assets(vppTokenId: string): Promise<readonly VppAsset[]>;
-}
-
-/** The app record a VPP sync writes for one asset. */
-export function vppAssetToApp(asset: VppAsset, vppTokenId: string): IosVppApp {
-  return checkSchema<IosVppApp>(iosVppAppSchema, {
-    kind: 'iosVppApp',
-    displayName: asset.name,
-    bundleId: asset.bundleId,
-    vppTokenId,
-    appleId: asset.adamId,
-    totalLicenseCount: asset.totalCount,
-    usedLicenseCount: asset.assignedCount,
-  }, 'VPP asset');
 }
 
 // ---------------------------------------------------------------- trusted root

@@ -11,6 +11,7 @@
  * turns it into the managed app configuration Outlook reads.
  */
 import { isIPv6 } from 'node:net';
+import type { DerivedCredentialIssuer } from './derived-credential.ts';
 import { type JsonSchema, checkSchema } from './json-schema.ts';
 import { refuse } from './refusal.ts';
 import {
@@ -108,8 +109,11 @@ export const smimePolicySchema = {
 export interface PolicyLookups {
   readonly app: Lookup<Stored<MobileApp>>;
   readonly profile: Lookup<CertificateProfileResource>;
-  /** The tenant's derived-credential issuer (e.g. "purebred"), or undefined when none is configured. */
-  readonly derivedCredentialIssuer: string | undefined;
+  /**
+   * The tenant's derived-credential issuer (e.g. "purebred"), or undefined when none is configured.
+   * Asked only when the policy chooses derived credentials.
+   */
+  readonly derivedCredentialIssuer: () => DerivedCredentialIssuer | undefined | Promise<DerivedCredentialIssuer | undefined>;
 }
 
 /**
@@ -128,7 +132,7 @@ export async function validatePolicy(json: unknown, lookups: PolicyLookups): Pro
   }
 
   const usesDerived = policy.signingCertificateProfileType === 'derivedCredential' || policy.encryptionCertificateProfileType === 'derivedCredential';
-  if (usesDerived && lookups.derivedCredentialIssuer === undefined) {
+  if (usesDerived && (await lookups.derivedCredentialIssuer()) === undefined) {
     throw refuse('derived-credential-issuer-not-configured', 'S/MIME policy: derived credentials are chosen, but no derived-credential issuer is configured');
   }
 

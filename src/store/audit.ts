@@ -55,6 +55,12 @@ export interface AuditStore {
   list(options?: AuditListOptions): Promise<Page<AuditRecord>>;
   /** Walks the whole chain and reports the first broken link. */
   verifyChain(): Promise<AuditChainResult>;
+  /**
+   * The newest entry's seq and hash; undefined while the chain is empty. One indexed read: since every admin
+   * change appends an entry, an unchanged seq means nothing was changed, so a cached evaluation of the
+   * tenant's state is still valid.
+   */
+  head(): Promise<{ readonly seq: number; readonly hash: string } | undefined>;
 }
 
 /** The hash before the first entry. */

@@ -1,9 +1,10 @@
 /**
  * What the management service's resources need from storage (issue 4
- * "Resources"): mobile apps, certificate profiles and S/MIME app
- * configuration policies (kept as validated JSON documents, one collection
- * each), their group assignments, and imported PFX certificates. Like every
- * store interface it is tenant-scoped: no method takes a tenant id.
+ * "Resources"): mobile apps, certificate profiles, S/MIME app
+ * configuration policies and derived-credential settings (kept as validated
+ * JSON documents, one collection each), their group assignments, and
+ * imported PFX certificates. Like every store interface it is
+ * tenant-scoped: no method takes a tenant id.
  *
  * Validation lives in src/policy; the store keeps what it is given and
  * enforces only identity, uniqueness and references.
@@ -11,9 +12,19 @@
 import type { JsonValue } from './audit.ts';
 import type { Page, PageOptions } from './directory.ts';
 
-/** The collections; the names are src/policy's AssignmentTargetKind. */
-export const ResourceCollections = ['app', 'certificateProfile', 'policy'] as const;
+export const ResourceCollections = ['app', 'certificateProfile', 'policy', 'derivedCredential'] as const;
 export type ResourceCollection = (typeof ResourceCollections)[number];
+
+/**
+ * The collections groups can be assigned to; the names are src/policy's AssignmentTargetKind.
+ * Derived-credential settings are tenant-wide (Graph has no assignments for them).
+ */
+export const AssignableCollections = ['app', 'certificateProfile', 'policy'] as const;
+export type AssignableCollection = (typeof AssignableCollections)[number];
+
+export function isAssignable(collection: ResourceCollection): collection is AssignableCollection {
+  return (AssignableCollections as readonly string[]).includes(collection);
+}
 
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -21,7 +32,7 @@ export interface ResourceRecord {
   readonly collection: ResourceCollection;
   /** Opaque, assigned by the service; unique per tenant and collection. */
   readonly id: string;
-  /** The document's `kind` (iosStoreApp, iosScepCertificateProfile, …; "smimePolicy" for policies). */
+  /** The document's Graph type: iosStoreApp, iosScepCertificateProfile, …, iosMobileAppConfiguration, deviceManagementDerivedCredentialSettings. */
   readonly kind: string;
   readonly displayName: string;
   /** The validated input, without id and timestamps. */
@@ -33,7 +44,7 @@ export interface ResourceRecord {
 export type AssignmentIntent = 'include' | 'exclude';
 
 export interface AssignmentRecord {
-  readonly collection: ResourceCollection;
+  readonly collection: AssignableCollection;
   readonly resourceId: string;
   readonly groupId: string;
   readonly intent: AssignmentIntent;
@@ -71,13 +82,20 @@ export interface ResourcesStore {
   getResource(collection: ResourceCollection, id: string): Promise<ResourceRecord | undefined>;
   /** Ordered by id. */
   listResources(collection: ResourceCollection, options?: PageOptions & { readonly kind?: string }): Promise<Page<ResourceRecord>>;
+  /**
+   * Replaces the display name, document and updatedAt of the resource `record` names, provided it
+   * still has `expectedUpdatedAt` and the same kind: a compare-and-set, so of two concurrent
+   * updates one fails rather than silently undoing the other. KF_NOT_FOUND when there is no such
+   * resource, KF_CONFLICT when it changed meanwhile. createdAt is kept.
+   */
+  updateResource(record: ResourceRecord, expectedUpdatedAt: Date): Promise<void>;
   /** Deletes the resource and its assignments; false when there was none. */
   deleteResource(collection: ResourceCollection, id: string): Promise<boolean>;
 
   /** Makes the resource's assignments exactly these groups; KF_NOT_FOUND when the resource does not exist. */
-  replaceAssignments(collection: ResourceCollection, resourceId: string, include: readonly string[], exclude: readonly string[]): Promise<void>;
+  replaceAssignments(collection: AssignableCollection, resourceId: string, include: readonly string[], exclude: readonly string[]): Promise<void>;
   /** One resource's assignments, or (without arguments) every assignment of the tenant; ordered by resource then group. */
-  listAssignments(collection?: ResourceCollection, resourceId?: string): Promise<AssignmentRecord[]>;
+  listAssignments(collection?: AssignableCollection, resourceId?: string): Promise<AssignmentRecord[]>;
 
   /** Inserts; the same thumbprint twice for one user is KF_CONFLICT. */
   putUserPfxCertificate(record: UserPfxCertificateRecord): Promise<void>;

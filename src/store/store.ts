@@ -4,11 +4,13 @@
  * not in each HTTP handler: a TenantStore cannot name another tenant's rows.
  *
  * Domain code should depend on the narrow interface it needs (CaStore,
- * ScepStore, DirectoryStore, AccessStore, AuditStore, ResourcesStore), not on these.
+ * ScepStore, DirectoryStore, AccessStore, AuditStore, ResourcesStore, DeviceStore), not on these.
  */
 import type { AccessStore, TokenLookup } from './access.ts';
 import type { AuditStore } from './audit.ts';
 import type { CaStore } from './ca.ts';
+import type { DeviceStore } from './devices.ts';
+import type { DeliveryLookup, DeliveryStore } from './delivery.ts';
 import type { DirectoryStore } from './directory.ts';
 import type { ResourcesStore } from './resources.ts';
 import type { ScepStore } from './scep.ts';
@@ -27,6 +29,8 @@ export interface TenantStore {
   readonly access: AccessStore;
   readonly audit: AuditStore;
   readonly resources: ResourcesStore;
+  readonly devices: DeviceStore;
+  readonly delivery: DeliveryStore;
   /**
    * Runs `fn` in one database transaction: if it throws, none of its writes
    * remain. Inside `fn` use only `tx`: on SQLite the transaction holds the
@@ -41,6 +45,8 @@ export interface Store {
   forTenant(tenantId: string): TenantStore;
   /** API tokens by their hash, across tenants: the one lookup that comes before a tenant is known. */
   readonly tokens: TokenLookup;
+  /** Enrollment tokens and connectors by secret hash, devices and notifications by id, across tenants. */
+  readonly deliveryLookup: DeliveryLookup;
   /** Creates the tenant unless it exists (the name of an existing one is left as it is); true when created. */
   ensureTenant(id: string, name: string): Promise<boolean>;
   getTenant(id: string): Promise<TenantRecord | undefined>;

@@ -1,8 +1,11 @@
 /**
  * Access control on every admin and SCIM endpoint: no or a bad token → 401,
- * a read-only (help desk) or policy-manager token writing → 403, another
- * tenant's token on this tenant's resources → 404 (never 403: existence is
- * not revealed). Nothing any refused request tried is written.
+ * a read-only (help desk) token writing → 403, a policy-manager token
+ * writing the directory or tokens → 403 but writing resources (apps,
+ * profiles, policies, derived credentials, assignments, the VPP sync,
+ * imported PFX) allowed, another tenant's token on this tenant's resources →
+ * 404 (never 403: existence is not revealed). Nothing any refused request
+ * tried is written.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +20,8 @@ interface Endpoint {
   readonly scoped: boolean;
   readonly tokensOnly?: boolean;
   readonly scim?: boolean;
+  /** A resource write (resources:write): the policy manager may do it, and gets this status. */
+  readonly policyManager?: number;
 }
 
 describe('admin API access control', () => {
@@ -83,6 +88,7 @@ describe('admin API access control', () => {
         scim: true,
       },
       { method: 'DELETE', url: `/scim/v2/Groups/${s}`, write: true, scoped: true, scim: true },
+      ...(await resourceEndpoints(h)),
     ];
     auditBefore = json<{ entries: number }>(await h.request('GET', '/api/v1/auditEvents/verification')).entries;
   });
@@ -122,8 +128,9 @@ describe('admin API access control', () => {
     }
   });
 
-  test('a policy-manager token may not write the directory or manage tokens', async () => {
+  test('a policy-manager token may not write the directory or manage tokens (its resource writes come last)', async () => {
     for (const e of endpoints) {
+      if (e.policyManager !== undefined) continue;
       const response = await call(e, h.tokens.policyManager);
       if (e.write || e.tokensOnly) assertProblem(e, response, 403, 'KF_FORBIDDEN');
       else assert.equal(response.statusCode, 200, `${e.method} ${e.url}: ${response.body}`);
@@ -152,6 +159,21 @@ describe('admin API access control', () => {
     assert.deepEqual(users.value.map((u) => u.displayName).sort(), ['Alice', 'Bob']);
   });
 
+  test('a policy-manager token writes every resource: create, PATCH, delete, assign, the derived-credential issuer, the VPP sync', async () => {
+    const resourceWrites = endpoints.filter((e) => e.policyManager !== undefined);
+    assert.ok(resourceWrites.length >= 18, 'every resource write is listed');
+    const before = json<{ entries: number }>(await h.request('GET', '/api/v1/auditEvents/verification')).entries;
+    let changes = 0;
+    for (const e of resourceWrites) {
+      const response = await call(e, h.tokens.policyManager);
+      assert.equal(response.statusCode, e.policyManager, `${e.method} ${e.url}: ${response.body}`);
+      if (response.statusCode < 300) changes++;
+    }
+    const after = json<{ ok: boolean; entries: number }>(await h.request('GET', '/api/v1/auditEvents/verification'));
+    assert.equal(after.ok, true);
+    assert.equal(after.entries, before + changes, 'each change recorded once');
+  });
+
   test('a revoked token is refused from then on', async () => {
     const created = json(await h.request('POST', '/api/v1/tokens', { body: { name: 'short-lived', role: 'helpDesk' } }));
     assert.match(String(created['secret']), /^kf_[A-Za-z0-9_-]{43}$/);
@@ -162,3 +184,63 @@ describe('admin API access control', () => {
     assert.ok(list.value.every((t) => !('secret' in t) && !('secretHash' in t)));
   });
 });
+
+/**
+ * Every resource route, on resources of tenant A made here. Spares are deleted, so the other writes
+ * still find what they change; the derived-credential issuer is deleted before one is created, as a
+ * tenant has one. The harness's server has no VPP token: past the permission check, the sync says so.
+ */
+async function resourceEndpoints(h: Harness): Promise<Endpoint[]> {
+  const made = async (path: string, body: unknown) => {
+    const r = await h.request('POST', `/api/v1/${path}`, { body });
+    assert.equal(r.statusCode, 201, r.body);
+    return json(r)['id'] as string;
+  };
+  const outlook = { kind: 'iosStoreApp', displayName: 'Microsoft Outlook', bundleId: 'com.microsoft.Office.Outlook' };
+  const pkcs = { kind: 'iosImportedPfxCertificateProfile', displayName: 'Encryption history', intendedPurpose: 'smimeEncryption' };
+  const policy = (app: string) => ({ displayName: 'Outlook S/MIME', deviceEnrollmentType: 'managedDevices', platform: 'iOS/iPadOS', targetedMobileApps: [app], enableSmime: true });
+  const derived = { displayName: 'Purebred', issuer: 'purebred' };
+  const app = await made('apps', outlook);
+  const spareApp = await made('apps', { ...outlook, displayName: 'Spare' });
+  const profile = await made('profiles', pkcs);
+  const spareProfile = await made('profiles', { ...pkcs, displayName: 'Spare' });
+  const pol = await made('policies', policy(app));
+  const sparePolicy = await made('policies', policy(app));
+  const dc = await made('derivedCredentials', derived);
+  const u = json<{ value: { id: string }[] }>(await h.request('GET', '/api/v1/users')).value[0]!.id;
+  const assign = { include: ['allUsers'] };
+  return [
+    { method: 'GET', url: '/api/v1/apps', write: false, scoped: false },
+    { method: 'POST', url: '/api/v1/apps', body: outlook, write: true, scoped: false, policyManager: 201 },
+    { method: 'GET', url: `/api/v1/apps/${app}`, write: false, scoped: true },
+    { method: 'PATCH', url: `/api/v1/apps/${app}`, body: { displayName: 'Outlook' }, write: true, scoped: true, policyManager: 200 },
+    { method: 'DELETE', url: `/api/v1/apps/${spareApp}`, write: true, scoped: true, policyManager: 204 },
+    { method: 'GET', url: `/api/v1/apps/${app}/assignments`, write: false, scoped: true },
+    { method: 'POST', url: `/api/v1/apps/${app}/assignments`, body: assign, write: true, scoped: true, policyManager: 200 },
+    { method: 'POST', url: '/api/v1/apps/syncVpp', write: true, scoped: false, policyManager: 409 },
+    { method: 'GET', url: '/api/v1/profiles', write: false, scoped: false },
+    { method: 'POST', url: '/api/v1/profiles', body: pkcs, write: true, scoped: false, policyManager: 201 },
+    { method: 'GET', url: `/api/v1/profiles/${profile}`, write: false, scoped: true },
+    { method: 'PATCH', url: `/api/v1/profiles/${profile}`, body: { description: 'changed' }, write: true, scoped: true, policyManager: 200 },
+    { method: 'DELETE', url: `/api/v1/profiles/${spareProfile}`, write: true, scoped: true, policyManager: 204 },
+    { method: 'GET', url: `/api/v1/profiles/${profile}/assignments`, write: false, scoped: true },
+    { method: 'POST', url: `/api/v1/profiles/${profile}/assignments`, body: assign, write: true, scoped: true, policyManager: 200 },
+    { method: 'GET', url: '/api/v1/policies', write: false, scoped: false },
+    { method: 'POST', url: '/api/v1/policies', body: policy(app), write: true, scoped: false, policyManager: 201 },
+    { method: 'GET', url: `/api/v1/policies/${pol}`, write: false, scoped: true },
+    { method: 'GET', url: `/api/v1/policies/${pol}/settings`, write: false, scoped: true },
+    { method: 'PATCH', url: `/api/v1/policies/${pol}`, body: { signAllMail: true }, write: true, scoped: true, policyManager: 200 },
+    { method: 'DELETE', url: `/api/v1/policies/${sparePolicy}`, write: true, scoped: true, policyManager: 204 },
+    { method: 'GET', url: `/api/v1/policies/${pol}/assignments`, write: false, scoped: true },
+    { method: 'POST', url: `/api/v1/policies/${pol}/assignments`, body: assign, write: true, scoped: true, policyManager: 200 },
+    { method: 'GET', url: '/api/v1/derivedCredentials', write: false, scoped: false },
+    { method: 'GET', url: `/api/v1/derivedCredentials/${dc}`, write: false, scoped: true },
+    { method: 'PATCH', url: `/api/v1/derivedCredentials/${dc}`, body: { issuer: 'intercede' }, write: true, scoped: true, policyManager: 200 },
+    { method: 'DELETE', url: `/api/v1/derivedCredentials/${dc}`, write: true, scoped: true, policyManager: 204 },
+    { method: 'POST', url: '/api/v1/derivedCredentials', body: derived, write: true, scoped: false, policyManager: 201 },
+    { method: 'GET', url: `/api/v1/users/${u}/effectiveState`, write: false, scoped: true },
+    { method: 'GET', url: '/api/v1/userPfxCertificates', write: false, scoped: false },
+    { method: 'POST', url: '/api/v1/userPfxCertificates', body: {}, write: true, scoped: false, policyManager: 400 },
+    { method: 'DELETE', url: '/api/v1/userPfxCertificates/no-such-pfx', write: true, scoped: true, policyManager: 404 },
+  ];
+}

@@ -63,4 +63,9 @@ describe('admin API tokens', () => {
     assert.ok(allows('policyManager', 'directory:read') && !allows('policyManager', 'directory:write') && !allows('policyManager', 'tokens:manage'));
     assert.ok(allows('helpDesk', 'directory:read') && !allows('helpDesk', 'directory:write') && !allows('helpDesk', 'audit:read'));
   });
+
+  test('resources: the administrator and the policy manager read and write them; the help desk only reads', () => {
+    for (const role of ['administrator', 'policyManager'] as const) assert.ok(allows(role, 'resources:read') && allows(role, 'resources:write'), role);
+    assert.ok(allows('helpDesk', 'resources:read') && !allows('helpDesk', 'resources:write'));
+  });
 });

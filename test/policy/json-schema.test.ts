@@ -6,9 +6,12 @@ import { type JsonSchema, checkSchema } from '../../src/policy/json-schema.ts';
 import { importedPfxProfileSchema, iosStoreAppSchema, iosVppAppSchema, scepProfileSchema, trustedRootProfileSchema } from '../../src/policy/resources.ts';
 import { smimePolicySchema } from '../../src/policy/smime-policy.ts';
 import { userPfxCertificateUploadSchema } from '../../src/policy/pfx-import.ts';
+import { derivedCredentialSettingsSchema } from '../../src/policy/derived-credential.ts';
 import { isKeyfleetError } from '../../src/errors.ts';
 
-const schemas: readonly JsonSchema[] = [iosStoreAppSchema, iosVppAppSchema, trustedRootProfileSchema, scepProfileSchema, importedPfxProfileSchema, smimePolicySchema, userPfxCertificateUploadSchema];
+const schemas: readonly JsonSchema[] = [
+  iosStoreAppSchema, iosVppAppSchema, trustedRootProfileSchema, scepProfileSchema, importedPfxProfileSchema, smimePolicySchema, userPfxCertificateUploadSchema, derivedCredentialSettingsSchema,
+];
 
 function accepts(schema: JsonSchema, value: unknown): boolean {
   try {

@@ -10,15 +10,15 @@ import {
   scepProfileToCertificateProfile,
   trustedRootCertificateOf,
   validateScepProfile,
-  vppAssetToApp,
 } from '../../src/policy/resources.ts';
+import { vppAssetToApp } from '../../src/policy/vpp.ts';
 import { policyFixtures } from './fixtures.ts';
 import { profilesFor, refusal, scepInput } from './helpers.ts';
 
 test('Outlook for iOS from the App Store, and from a VPP token', () => {
   const store = parseMobileApp({ kind: 'iosStoreApp', displayName: 'Microsoft Outlook', bundleId: 'com.microsoft.Office.Outlook', appStoreUrl: 'https://apps.apple.com/app/id951937596' });
   assert.ok(isOutlookForIos(store));
-  const vpp = vppAssetToApp({ adamId: '951937596', bundleId: 'com.microsoft.Office.Outlook', name: 'Microsoft Outlook', totalCount: 500, assignedCount: 12 }, 'vpp-1');
+  const vpp = vppAssetToApp({ adamId: '951937596', bundleId: 'com.microsoft.Office.Outlook', name: 'Microsoft Outlook', deviceAssignable: true, totalCount: 500, assignedCount: 12 }, 'vpp-1');
   assert.deepEqual(parseMobileApp(vpp), vpp);
   assert.equal(vpp.kind, 'iosVppApp');
   assert.ok(isOutlookForIos(vpp));

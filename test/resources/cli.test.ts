@@ -1,7 +1,8 @@
 /**
  * The resource commands against a server started in-process (buildServer,
- * listen on 127.0.0.1:0): connector keygen, the seed's setup, and
- * `keyfleet pfx import` of an openssl-made PKCS#12, singly and by manifest.
+ * listen on 127.0.0.1:0): connector keygen, the seed's setup, updates, the
+ * derived-credential issuer, the VPP sync, and `keyfleet pfx import` of an
+ * openssl-made PKCS#12, singly and by manifest.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,10 +14,12 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createToken, LOCAL_OPERATOR } from '../../src/directory/access.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { FileVppSource } from '../../src/policy/vpp.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { describeRun, run, type RunResult } from '../support/exec.ts';
 import { policyFixtures, type PolicyFixtures } from '../policy/fixtures.ts';
+import { OUTLOOK_VPP, TEAMS_VPP, vppAnswer } from '../policy/helpers.ts';
 import { opensslPfx, scepProfile, seedPolicy } from './support.ts';
 
 const node = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
@@ -45,7 +48,8 @@ describe('keyfleet apps|profiles|policies|assignments|connector|pfx', () => {
     store = await openStore({ dataDir: join(dir, 'data'), env: {} });
     await store.ensureTenant('default', 'Default');
     token = (await createToken(store.forTenant('default'), LOCAL_OPERATOR, 'cli', 'policyManager')).secret;
-    app = await buildServer({ admin: { store } });
+    writeFileSync(join(dir, 'vpp.json'), JSON.stringify(vppAnswer()));
+    app = await buildServer({ admin: { store }, vpp: (tenantId) => (tenantId === 'default' ? new FileVppSource(join(dir, 'vpp.json'), 'vpp-default') : undefined) });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
     f = await policyFixtures();
   });
@@ -75,6 +79,54 @@ describe('keyfleet apps|profiles|policies|assignments|connector|pfx', () => {
     const r = await keyfleet(['policies', 'create', '--file', join(dir, 'bad-policy.json')]);
     assert.equal(r.status, 2, 'KF_USAGE exits 2');
     assert.match(r.stderr.toString(), /^keyfleet: KF_USAGE: S\/MIME policy: platform must be iOS\/iPadOS[^\n]*\n$/);
+  });
+
+  test('update verbs, the derived-credential issuer, and apps sync-vpp', async () => {
+    const [outlook] = await okJson(['apps', 'list']);
+    const [pkcs] = await okJson(['profiles', 'list', '--kind', 'iosImportedPfxCertificateProfile']);
+    const [policy] = await okJson(['policies', 'list']);
+
+    assert.equal((await okJson(['apps', 'update', outlook.id, '--name', 'Outlook (App Store)'])).displayName, 'Outlook (App Store)');
+    writeFileSync(join(dir, 'pkcs-patch.json'), JSON.stringify({ description: 'Old CA history' }));
+    assert.equal((await okJson(['profiles', 'update', pkcs.id, '--file', join(dir, 'pkcs-patch.json')])).description, 'Old CA history');
+    writeFileSync(join(dir, 'policy-patch.json'), JSON.stringify({ signAllMail: true, description: null }));
+    const patched = await okJson(['policies', 'update', policy.id, '--file', join(dir, 'policy-patch.json'), '--name', 'Outlook S/MIME v2']);
+    assert.equal(patched.displayName, 'Outlook S/MIME v2');
+    assert.equal(patched.signAllMail, true);
+    assert.equal(patched.description, undefined);
+    const bad = await keyfleet(['policies', 'update', policy.id, '--file', join(dir, 'bad-policy.json')]);
+    assert.equal(bad.status, 2, describeRun(bad));
+    assert.match(bad.stderr.toString(), /^keyfleet: KF_USAGE: S\/MIME policy: platform must be iOS\/iPadOS/);
+    const nothing = await keyfleet(['apps', 'update', outlook.id]);
+    assert.equal(nothing.status, 2);
+    assert.match(nothing.stderr.toString(), /nothing to change/);
+
+    // Derived credentials: none yet, so a policy choosing them is refused; then one issuer, and it sticks.
+    writeFileSync(join(dir, 'derived.json'), JSON.stringify({ signingCertificateProfileType: 'derivedCredential', signingCertificateProfileId: null }));
+    const refused = await keyfleet(['policies', 'update', policy.id, '--file', join(dir, 'derived.json')]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr.toString(), /no derived-credential issuer is configured/);
+    const issuer = await okJson(['profiles', 'derived-credential', 'create', '--issuer', 'purebred', '--help-url', 'https://help.contoso.com/dc', '--notification', 'companyPortal,email', '--renewal-threshold', '25']);
+    assert.deepEqual([issuer.issuer, issuer.notificationType, issuer.renewalThresholdPercentage, issuer.displayName], ['purebred', ['companyPortal', 'email'], 25, 'Derived credentials (purebred)']);
+    assert.match(await ok(['profiles', 'derived-credential', 'list']), /^id\s+displayName\s+issuer\s+notificationType.*\n.*purebred\s+\["companyPortal","email"\]\s+25/);
+    const second = await keyfleet(['profiles', 'derived-credential', 'create', '--issuer', 'intercede']);
+    assert.equal(second.status, 1);
+    assert.match(second.stderr.toString(), /^keyfleet: KF_CONFLICT: a derived-credential issuer is already configured/);
+    assert.equal((await okJson(['policies', 'update', policy.id, '--file', join(dir, 'derived.json')])).signingCertificateProfileType, 'derivedCredential');
+    assert.equal((await okJson(['profiles', 'derived-credential', 'update', issuer.id, '--issuer', 'entrustDatacard'])).issuer, 'entrustDatacard');
+    const inUse = await keyfleet(['profiles', 'derived-credential', 'delete', issuer.id]);
+    assert.equal(inUse.status, 1);
+    assert.match(inUse.stderr.toString(), new RegExp(`KF_CONFLICT: .*used by policy "${policy.id}"`));
+
+    // VPP: the server's file gives Outlook and Teams; a second sync changes nothing.
+    const synced = await okJson(['apps', 'sync-vpp']);
+    assert.deepEqual(synced.map((a: { change: string; bundleId: string }) => [a.change, a.bundleId]), [['created', OUTLOOK_VPP.bundleId], ['created', TEAMS_VPP.bundleId]]);
+    assert.match(await ok(['apps', 'sync-vpp']), /^id\s+change\s+displayName\s+bundleId\s+usedLicenseCount\s+totalLicenseCount\n.*unchanged\s+Microsoft Outlook\s+com\.microsoft\.Office\.Outlook\s+12\s+500\n/);
+    writeFileSync(join(dir, 'vpp.json'), '{"assets": "not a list", "results": {}}');
+    const broken = await keyfleet(['apps', 'sync-vpp']);
+    assert.equal(broken.status, 1);
+    assert.match(broken.stderr.toString(), /^keyfleet: KF_VPP_SOURCE_INVALID: VPP file: assets must be of type array\n$/);
+    assert.equal((await okJson(['apps', 'list'])).length, 3);
   });
 
   test('connector keygen, then pfx import of an openssl PKCS#12 (single and manifest), list, delete', async () => {

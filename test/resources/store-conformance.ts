@@ -49,6 +49,33 @@ export function resourcesStoreConformance(backend: StoreBackend): void {
       assert.equal(await store.forTenant('r2').resources.deleteResource('certificateProfile', 'a'), false);
     });
 
+    test('update: compare-and-set on updatedAt and kind; createdAt kept; missing is KF_NOT_FOUND; tenant isolation', async () => {
+      const t = store.forTenant('r1');
+      const T1 = new Date('2025-02-01T00:00:00.000Z');
+      const original = resource('u1');
+      await t.resources.putResource(original);
+      const changed = { ...original, displayName: 'Renamed', body: { ...original.body, displayName: 'Renamed', intendedPurpose: 'smimeSigning' }, updatedAt: T1 };
+      await t.resources.updateResource(changed, T0);
+      assert.deepEqual(await t.resources.getResource('certificateProfile', 'u1'), changed);
+      // A second writer that read the old version loses, and changes nothing.
+      await rejectsWith(t.resources.updateResource({ ...original, displayName: 'Stale', updatedAt: new Date(T1.getTime() + 5) }, T0), 'KF_CONFLICT');
+      await rejectsWith(t.resources.updateResource({ ...changed, kind: 'iosTrustedRootCertificate', updatedAt: new Date(T1.getTime() + 5) }, T1), 'KF_CONFLICT');
+      await rejectsWith(t.resources.updateResource({ ...changed, id: 'nope' }, T1), 'KF_NOT_FOUND');
+      await rejectsWith(store.forTenant('r2').resources.updateResource({ ...changed, displayName: 'Other tenant' }, T1), 'KF_NOT_FOUND');
+      assert.deepEqual(await t.resources.getResource('certificateProfile', 'u1'), changed);
+      assert.equal(await t.resources.deleteResource('certificateProfile', 'u1'), true);
+    });
+
+    test('derived-credential settings are a collection of their own', async () => {
+      const t = store.forTenant('r1');
+      const setting = resource('d1', { collection: 'derivedCredential', kind: 'deviceManagementDerivedCredentialSettings', body: { displayName: 'Purebred', issuer: 'purebred' } });
+      await t.resources.putResource(setting);
+      assert.deepEqual(await t.resources.getResource('derivedCredential', 'd1'), setting);
+      assert.equal(await t.resources.getResource('certificateProfile', 'd1'), undefined);
+      assert.deepEqual((await t.resources.listResources('derivedCredential')).items.map((r) => r.id), ['d1']);
+      assert.equal(await t.resources.deleteResource('derivedCredential', 'd1'), true);
+    });
+
     test('assignments: replaced as a whole, exclusion wins, removed with their resource', async () => {
       const t = store.forTenant('r1');
       await t.resources.replaceAssignments('certificateProfile', 'b', ['g1', 'g2'], ['g3']);

@@ -2,6 +2,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildServer } from '../../src/http/server.ts';
+import type { VppSourceFor } from '../../src/policy/vpp.ts';
+import type { Harness } from '../admin/support.ts';
 import { runOk } from '../support/exec.ts';
 import type { Identity } from '../policy/fixtures.ts';
 import { scepInput } from '../policy/helpers.ts';
@@ -49,4 +52,25 @@ export async function opensslPfx(identity: Identity, password: string): Promise<
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The admin harness's store and tokens behind a second server that has VPP sources configured
+ * (test/admin/support.ts builds its server without them). Closing it closes only that server.
+ */
+export async function withVpp(h: Harness, vpp: VppSourceFor): Promise<Harness> {
+  const app = await buildServer({ admin: { store: h.store }, vpp });
+  return {
+    ...h,
+    app,
+    request(method, url, options = {}) {
+      const token = options.token === undefined ? h.tokens.administrator : options.token;
+      const headers: Record<string, string> = {};
+      if (token !== null) headers['authorization'] = `Bearer ${token}`;
+      const payload = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+      if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+      return app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
+    },
+    close: () => app.close(),
+  };
 }

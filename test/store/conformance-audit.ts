@@ -78,6 +78,31 @@ export function auditConformance(ctx: SuiteContext): void {
       assert.equal((await t.audit.verifyChain()).ok, true);
     });
 
+    test('head is the newest entry of the tenant\'s own chain, undefined while it is empty', async () => {
+      const a = await ctx.newTenant();
+      const b = await ctx.newTenant();
+      assert.equal(await a.audit.head(), undefined);
+      const first = await a.audit.append(auditEntry(1));
+      assert.deepEqual(await a.audit.head(), { seq: 1, hash: first.hash });
+      await a.audit.append(auditEntry(2));
+      const third = await a.audit.append(auditEntry(3));
+      assert.deepEqual(await a.audit.head(), { seq: 3, hash: third.hash });
+      assert.equal(await b.audit.head(), undefined);
+      await b.audit.append(auditEntry(4));
+      assert.equal((await b.audit.head())?.seq, 1);
+      assert.deepEqual(await a.audit.head(), { seq: 3, hash: third.hash });
+      // A rolled-back append leaves the head where it was.
+      await assert.rejects(
+        a.transaction(async (tx) => {
+          await tx.audit.append(auditEntry(5));
+          assert.equal((await tx.audit.head())?.seq, 4);
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await a.audit.head(), { seq: 3, hash: third.hash });
+    });
+
     test('canonical JSON sorts keys at every depth', () => {
       assert.equal(canonicalJson({ b: 1, a: [{ d: true, c: null }, 'x'] }), '{"a":[{"c":null,"d":true},"x"],"b":1}');
     });

@@ -12,6 +12,7 @@ import { scepConformance } from './conformance-scep.ts';
 import { directoryConformance, groupRecord, userRecord } from './conformance-directory.ts';
 import { accessConformance, tokenRecord } from './conformance-access.ts';
 import { auditConformance, auditEntry } from './conformance-audit.ts';
+import { devicesConformance } from './conformance-devices.ts';
 import { rejectsWith, type StoreBackend, type SuiteContext } from './suite.ts';
 
 export type { StoreBackend } from './suite.ts';
@@ -73,6 +74,7 @@ export function storeConformance(backend: StoreBackend): void {
     directoryConformance(ctx);
     accessConformance(ctx);
     auditConformance(ctx);
+    devicesConformance(ctx);
 
     describe('tenant isolation', () => {
       test("tenant A's records are invisible and untouchable through tenant B, for every method", async () => {

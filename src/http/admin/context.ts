@@ -2,6 +2,9 @@
 import type { FastifyRequest } from 'fastify';
 // Brings in @fastify/swagger's additions to route schemas (tags, summary, security).
 import type {} from '@fastify/swagger';
+import type { EvaluateDevice } from '../../delivery/devices.ts';
+import type { EvaluatorCache } from '../../delivery/evaluator-cache.ts';
+import { policySummary } from '../../delivery/evaluator.ts';
 import { Directory } from '../../directory/directory.ts';
 import type { Permission } from '../../directory/access.ts';
 import type { Store, TenantStore } from '../../store/store.ts';
@@ -10,6 +13,15 @@ import { principalOf, requirePermission } from './auth.ts';
 export interface AdminContext {
   readonly store: Store;
   readonly clock: () => Date;
+  /** Each tenant's evaluator, rebuilt after audited changes (src/delivery/evaluator-cache.ts). */
+  readonly evaluators: EvaluatorCache;
+  /** What a device should have, for its status view. */
+  readonly evaluateDevice: EvaluateDevice;
+}
+
+/** The device status view's evaluation, from the cached evaluator of its tenant. */
+export function deviceEvaluation(evaluators: EvaluatorCache): EvaluateDevice {
+  return async (tenant, device) => policySummary((await evaluators.forTenant(tenant)).evaluateDevice(device));
 }
 
 export function tenantOf(ctx: AdminContext, request: FastifyRequest): TenantStore {

@@ -7,7 +7,9 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../store/store.ts';
 import { registerAccessRoutes } from './access-routes.ts';
-import type { AdminContext } from './context.ts';
+import { EvaluatorCache } from '../../delivery/evaluator-cache.ts';
+import { deviceEvaluation, type AdminContext } from './context.ts';
+import { registerDeviceRoutes } from './devices-routes.ts';
 import { registerDirectoryRoutes } from './directory-routes.ts';
 import { registerPfxRoutes } from './pfx-routes.ts';
 import { registerResourceRoutes } from './resources-routes.ts';
@@ -16,6 +18,8 @@ import { registerScim } from './scim/routes.ts';
 export interface AdminOptions {
   readonly store: Store;
   readonly clock?: () => Date;
+  /** Shared with the device API when one server runs both; a new cache otherwise. */
+  readonly evaluators?: EvaluatorCache;
 }
 
 /** Registers the OpenAPI generator; must run before any route it should describe is added. */
@@ -31,10 +35,12 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
 }
 
 export function registerAdmin(app: FastifyInstance, options: AdminOptions): void {
-  const ctx: AdminContext = { store: options.store, clock: options.clock ?? (() => new Date()) };
+  const evaluators = options.evaluators ?? new EvaluatorCache();
+  const ctx: AdminContext = { store: options.store, clock: options.clock ?? (() => new Date()), evaluators, evaluateDevice: deviceEvaluation(evaluators) };
   registerDirectoryRoutes(app, ctx);
   registerAccessRoutes(app, ctx);
   registerResourceRoutes(app, ctx);
   registerPfxRoutes(app, ctx);
+  registerDeviceRoutes(app, ctx);
   registerScim(app, ctx);
 }

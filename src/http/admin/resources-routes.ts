@@ -1,17 +1,30 @@
 /**
- * /api/v1/apps, /profiles, /policies (Graph's mobileApps, deviceConfigurations
- * and mobileAppConfigurations), their /assignments, and a user's
- * /effectiveState. Bodies are checked by the schemas of src/policy (here
- * for Fastify and the OpenAPI document, again by src/policy's parse
- * functions, which also check what a schema cannot).
+ * /api/v1/apps, /profiles, /policies, /derivedCredentials (Graph's
+ * mobileApps, deviceConfigurations, mobileAppConfigurations and
+ * deviceManagement/derivedCredentials): create, read, JSON-merge-patch
+ * update, delete; the /assignments of the first three; a policy's
+ * /settings; a user's /effectiveState; and the VPP app sync. Bodies are
+ * checked by the schemas of src/policy (here for Fastify and the OpenAPI
+ * document, again by src/policy's parse functions, which also check what a
+ * schema cannot). Reading needs resources:read, every change
+ * resources:write (src/directory/access.ts).
  */
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { Permission } from '../../directory/access.ts';
 import { KeyfleetError } from '../../errors.ts';
-import { importedPfxProfileSchema, iosStoreAppSchema, scepProfileSchema, smimePolicySchema, trustedRootProfileSchema } from '../../policy/index.ts';
-import type { AdminRole } from '../../store/access.ts';
-import type { ResourceCollection } from '../../store/resources.ts';
-import { principalOf } from './auth.ts';
-import { ADMIN_BODY_LIMIT, bearer, guard, pageOptions, type AdminContext } from './context.ts';
+import {
+  type VppSourceFor,
+  derivedCredentialSettingsSchema,
+  importedPfxProfileSchema,
+  iosStoreAppSchema,
+  scepProfileSchema,
+  smimePolicySchema,
+  trustedRootProfileSchema,
+} from '../../policy/index.ts';
+import { isAssignable, type ResourceCollection } from '../../store/resources.ts';
+import { principalOf, requirePermission } from './auth.ts';
+import { ADMIN_BODY_LIMIT, bearer, pageOptions, type AdminContext } from './context.ts';
+import type { AdminOptions } from './index.ts';
 import { Resources, resourceView } from './resources-service.ts';
 import { idParams, listOf, pageQuery, problems } from './schemas.ts';
 
@@ -23,23 +36,18 @@ interface PageQuery {
   limit?: string;
 }
 
-/**
- * Who may change apps, profiles, policies, assignments and imported certificates: the administrator and
- * the policy manager (Intune's Policy and Profile Manager); the help desk reads. Checked after the read
- * permission every role has. (src/directory/access.ts has no resource permissions yet; this is that rule.)
- */
-const RESOURCE_WRITERS: ReadonlySet<AdminRole> = new Set(['administrator', 'policyManager']);
+/** What these routes use of the admin context. */
+export type ResourceContext = Pick<AdminContext, 'store' | 'clock'>;
+/** What the resource routes need: the user's effective state reads the tenant's cached evaluator. */
+export type ResourceRoutesContext = ResourceContext & Pick<AdminContext, 'evaluators'>;
 
-export function resourceHooks(ctx: AdminContext): { read: { onRequest: onRequestHookHandler }; write: { onRequest: onRequestHookHandler[]; bodyLimit: number } } {
-  const writerOnly: onRequestHookHandler = async (request) => {
-    const { role } = principalOf(request);
-    if (!RESOURCE_WRITERS.has(role)) throw new KeyfleetError('KF_FORBIDDEN', `the ${role} role may not change apps, profiles, policies, assignments or imported certificates`);
-  };
-  const read = guard(ctx, 'directory:read');
-  return { read: { onRequest: read }, write: { onRequest: [read, writerOnly], bodyLimit: ADMIN_BODY_LIMIT } };
+/** The hooks of reading and writing routes: authentication and resources:read or resources:write. */
+export function resourceHooks(ctx: ResourceContext): { read: { onRequest: onRequestHookHandler }; write: { onRequest: onRequestHookHandler; bodyLimit: number } } {
+  const hook = (permission: Permission) => requirePermission(ctx.store, permission, ctx.clock);
+  return { read: { onRequest: hook('resources:read') }, write: { onRequest: hook('resources:write'), bodyLimit: ADMIN_BODY_LIMIT } };
 }
 
-export function resourcesOf(ctx: AdminContext, request: FastifyRequest): Resources {
+export function resourcesOf(ctx: ResourceContext, request: FastifyRequest): Resources {
   const principal = principalOf(request);
   return new Resources(ctx.store.forTenant(principal.tenantId), principal, ctx.clock);
 }
@@ -51,6 +59,7 @@ function bodySchema<T extends { $id?: string }>(schema: T): Omit<T, '$id'> {
 }
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
+const conflict = { 409: problems[400] };
 const assignmentsSchema = {
   type: 'object',
   properties: { include: { type: 'array', items: { type: 'string' } }, exclude: { type: 'array', items: { type: 'string' } } },
@@ -63,6 +72,12 @@ const assignBody = {
   required: ['include'],
   additionalProperties: false,
 } as const;
+/** Checked as a whole after merging (src/policy), so here only: an object that changes something. */
+const mergePatchBody = {
+  type: 'object',
+  minProperties: 1,
+  description: 'A JSON merge patch (RFC 7396; application/merge-patch+json or application/json): members replace, null removes. id and kind cannot change.',
+} as const;
 const profileListQuery = {
   ...pageQuery,
   properties: { ...pageQuery.properties, kind: { type: 'string', enum: ['iosTrustedRootCertificate', 'iosScepCertificateProfile', 'iosImportedPfxCertificateProfile'] } },
@@ -74,18 +89,16 @@ interface Collection {
   readonly tag: string;
   readonly noun: string;
   readonly body: object;
-  readonly create: (r: Resources, body: unknown) => ReturnType<Resources['createApp']>;
 }
 
 const COLLECTIONS: readonly Collection[] = [
-  { path: 'apps', collection: 'app', tag: 'apps', noun: 'a mobile app (Graph iosStoreApp)', body: bodySchema(iosStoreAppSchema), create: (r, b) => r.createApp(b) },
+  { path: 'apps', collection: 'app', tag: 'apps', noun: 'a mobile app (Graph iosStoreApp; iosVppApp comes from apps/syncVpp)', body: bodySchema(iosStoreAppSchema) },
   {
     path: 'profiles',
     collection: 'certificateProfile',
     tag: 'profiles',
     noun: 'a certificate profile (trusted root, SCEP or PKCS imported)',
     body: { oneOf: [bodySchema(trustedRootProfileSchema), bodySchema(scepProfileSchema), bodySchema(importedPfxProfileSchema)] },
-    create: (r, b) => r.createProfile(b),
   },
   {
     path: 'policies',
@@ -93,12 +106,22 @@ const COLLECTIONS: readonly Collection[] = [
     tag: 'policies',
     noun: 'an S/MIME app configuration policy for Outlook for iOS (Graph mobileAppConfigurations)',
     body: bodySchema(smimePolicySchema),
-    create: (r, b) => r.createPolicy(b),
+  },
+  {
+    path: 'derivedCredentials',
+    collection: 'derivedCredential',
+    tag: 'derivedCredentials',
+    noun: "the tenant's derived-credential issuer (Graph deviceManagementDerivedCredentialSettings; one per tenant)",
+    body: bodySchema(derivedCredentialSettingsSchema),
   },
 ];
 
-export function registerResourceRoutes(app: FastifyInstance, ctx: AdminContext): void {
+export function registerResourceRoutes(app: FastifyInstance, ctx: ResourceRoutesContext): void {
   const { read, write } = resourceHooks(ctx);
+  // RFC 7396 §4's media type; it is JSON, parsed as strictly as application/json.
+  if (!app.hasContentTypeParser('application/merge-patch+json')) {
+    app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string', bodyLimit: ADMIN_BODY_LIMIT }, app.getDefaultJsonParser('error', 'error'));
+  }
 
   for (const c of COLLECTIONS) {
     const base = `/api/v1/${c.path}`;
@@ -113,31 +136,41 @@ export function registerResourceRoutes(app: FastifyInstance, ctx: AdminContext):
     );
     app.post(
       base,
-      { ...write, schema: { tags: [c.tag], summary: `Create ${c.noun}`, security: bearer, body: c.body, response: { 201: anyObject, ...problems, 409: problems[400] } } },
-      async (request, reply) => reply.code(201).send(resourceView(await c.create(resourcesOf(ctx, request), request.body))),
+      { ...write, schema: { tags: [c.tag], summary: `Create ${c.noun}`, security: bearer, body: c.body, response: { 201: anyObject, ...problems, ...conflict } } },
+      async (request, reply) => reply.code(201).send(resourceView(await resourcesOf(ctx, request).create(c.collection, request.body))),
     );
     app.get<{ Params: IdParams }>(
       `${base}/:id`,
       { ...read, schema: { tags: [c.tag], summary: `Get ${c.noun}`, security: bearer, params: idParams, response: { 200: anyObject, ...problems } } },
       async (request) => resourceView(await resourcesOf(ctx, request).get(c.collection, request.params.id)),
     );
+    app.patch<{ Params: IdParams }>(
+      `${base}/:id`,
+      {
+        ...write,
+        schema: { tags: [c.tag], summary: `Update ${c.noun} (validated again as a whole, as creation is)`, security: bearer, params: idParams, body: mergePatchBody, response: { 200: anyObject, ...problems, ...conflict } },
+      },
+      async (request) => resourceView(await resourcesOf(ctx, request).update(c.collection, request.params.id, request.body)),
+    );
     app.delete<{ Params: IdParams }>(
       `${base}/:id`,
-      { ...write, schema: { tags: [c.tag], summary: `Delete ${c.noun} (refused while another resource uses it)`, security: bearer, params: idParams, response: { ...problems, 409: problems[400] } } },
+      { ...write, schema: { tags: [c.tag], summary: `Delete ${c.noun} (refused while another resource uses it)`, security: bearer, params: idParams, response: { ...problems, ...conflict } } },
       async (request, reply) => {
         await resourcesOf(ctx, request).delete(c.collection, request.params.id);
         return reply.code(204).send();
       },
     );
+    const collection = c.collection;
+    if (!isAssignable(collection)) continue;
     app.get<{ Params: IdParams }>(
       `${base}/:id/assignments`,
       { ...read, schema: { tags: [c.tag], summary: 'Included and excluded groups', security: bearer, params: idParams, response: { 200: assignmentsSchema, ...problems } } },
-      async (request) => resourcesOf(ctx, request).assignments(c.collection, request.params.id),
+      async (request) => resourcesOf(ctx, request).assignments(collection, request.params.id),
     );
     app.post<{ Params: IdParams; Body: { include: string[]; exclude?: string[] } }>(
       `${base}/:id/assignments`,
       { ...write, schema: { tags: [c.tag], summary: 'Assign to groups (replaces the assignments)', security: bearer, params: idParams, body: assignBody, response: { 200: assignmentsSchema, ...problems } } },
-      async (request) => resourcesOf(ctx, request).assign(c.collection, request.params.id, request.body.include, request.body.exclude ?? []),
+      async (request) => resourcesOf(ctx, request).assign(collection, request.params.id, request.body.include, request.body.exclude ?? []),
     );
   }
 
@@ -177,8 +210,64 @@ export function registerResourceRoutes(app: FastifyInstance, ctx: AdminContext):
         response: { 200: anyObject, ...problems },
       },
     },
-    async (request) => resourcesOf(ctx, request).effectiveStateOf(request.params.id),
+    async (request) => {
+      const tenant = ctx.store.forTenant(principalOf(request).tenantId);
+      if ((await tenant.directory.getUser(request.params.id)) === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no user with id "${request.params.id}"`);
+      // The tenant's cached evaluator (rebuilt after audited changes), as devices get at check-in.
+      const e = (await ctx.evaluators.forTenant(tenant)).evaluateUser(request.params.id);
+      return { ...e.state, policyApplicability: e.policies, certificateProfileApplicability: e.certificateProfiles };
+    },
   );
 }
 
+const vppSyncSchema = {
+  type: 'object',
+  properties: {
+    value: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          change: { type: 'string', enum: ['created', 'updated', 'unchanged'] },
+          displayName: { type: 'string' },
+          bundleId: { type: 'string' },
+          appleId: { type: 'string' },
+          totalLicenseCount: { type: 'integer' },
+          usedLicenseCount: { type: 'integer' },
+        },
+      },
+    },
+  },
+} as const;
 
+/**
+ * POST /api/v1/apps/syncVpp: creates or updates the iosVppApp of each app the tenant's VPP token lists.
+ * Which token (for FileVppSource, which file) is the server's configuration (`vpp`), never the request's:
+ * a client naming a path would have the server read any file it can.
+ */
+export function registerVppSync(app: FastifyInstance, options: Pick<AdminOptions, 'store' | 'clock'>, vpp: VppSourceFor | undefined): void {
+  const ctx: ResourceContext = { store: options.store, clock: options.clock ?? (() => new Date()) };
+  app.post(
+    '/api/v1/apps/syncVpp',
+    {
+      ...resourceHooks(ctx).write,
+      schema: {
+        tags: ['apps'],
+        summary: "Sync iosVppApp apps from the tenant's Apple VPP token configured on the server (no body); an unchanged token writes nothing",
+        security: bearer,
+        response: { 200: vppSyncSchema, ...problems, ...conflict, 502: problems[400] },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      if (body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0)) {
+        throw new KeyfleetError('KF_USAGE', 'syncVpp takes no body: the VPP token is configured on the server');
+      }
+      const { tenantId } = principalOf(request);
+      const source = vpp?.(tenantId);
+      if (source === undefined) throw new KeyfleetError('KF_VPP_NOT_CONFIGURED', 'no Apple VPP token is configured on this server for your tenant');
+      return { value: await resourcesOf(ctx, request).syncVpp(source) };
+    },
+  );
+}

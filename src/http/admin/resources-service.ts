@@ -1,10 +1,10 @@
 /**
  * The admin side of issue 4's resources for one tenant and caller: apps,
- * certificate profiles, S/MIME policies, assignments, imported PFX
- * certificates and a user's effective state. Validation is src/policy's;
- * this wires it to the store. Every write is one transaction with its audit
- * entry (src/directory/audit.ts `recorded`), so a refused request leaves
- * nothing behind.
+ * certificate profiles, S/MIME policies, derived-credential settings,
+ * assignments, imported PFX certificates, a user's effective state, and the
+ * VPP app sync. Validation is src/policy's; this wires it to the store.
+ * Every write is one transaction with its audit entry (src/directory/audit.ts
+ * `recorded`), so a refused request leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
 import { recorded, type Actor } from '../../directory/audit.ts';
@@ -13,33 +13,38 @@ import {
   ALL_DEVICES,
   ALL_USERS,
   type AssignmentTarget,
-  type CertificateProfileResource,
+  type CompiledPolicy,
   type EffectiveState,
   type EvaluablePolicy,
-  type MobileApp,
   type SmimePolicy,
-  type Stored,
+  type VppSource,
+  applyMergePatch,
   buildGroupIndex,
   compilePolicy,
   effectiveState,
   evaluablePolicy,
-  parseCertificateProfileInput,
-  parseMobileApp,
   parseUserPfxCertificateUpload,
-  validatePolicy,
-  validateScepProfile,
-  type CompiledPolicy,
-  type PolicyLookups,
+  planVppSync,
 } from '../../policy/index.ts';
 import type { JsonValue } from '../../store/audit.ts';
 import type { Page, PageOptions } from '../../store/directory.ts';
-import type { AssignmentRecord, JsonObject, ResourceCollection, ResourceRecord, UserPfxCertificateRecord } from '../../store/resources.ts';
+import type { AssignableCollection, AssignmentRecord, JsonObject, ResourceCollection, ResourceRecord, UserPfxCertificateRecord } from '../../store/resources.ts';
 import type { TenantStore } from '../../store/store.ts';
+import { NOUN, allResources, immutablesChecked, onlyDerivedCredential, referrers, stillValidReferrers, validated } from './resource-documents.ts';
 
-/** The kind column of a policy (Graph's type for it). */
-export const POLICY_KIND = 'iosMobileAppConfiguration';
+export { POLICY_KIND } from './resource-documents.ts';
 
-const NOUN: Record<ResourceCollection, string> = { app: 'app', certificateProfile: 'certificate profile', policy: 'policy' };
+/** One app of a VPP sync and what the sync did to it. */
+export interface VppSyncEntry {
+  [key: string]: JsonValue;
+  id: string;
+  change: 'created' | 'updated' | 'unchanged';
+  displayName: string;
+  bundleId: string;
+  appleId: string;
+  totalLicenseCount: number;
+  usedLicenseCount: number;
+}
 
 export interface AssignmentsView {
   [key: string]: JsonValue;
@@ -70,54 +75,89 @@ export class Resources {
     return this.#tenant.resources.listResources(collection, options);
   }
 
-  /** Refused (KF_CONFLICT) while another resource refers to it: a policy to its app or profiles, a SCEP profile to its trusted root. */
+  /**
+   * Refused (KF_CONFLICT) while another resource relies on it: a policy on its app or profiles or on the
+   * derived-credential issuer, a SCEP profile on its trusted root.
+   */
   delete(collection: ResourceCollection, id: string): Promise<void> {
     return recorded(this.#tenant, this.#actor, this.#now(), async (tx) => {
       const before = await tx.resources.getResource(collection, id);
       if (before === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no ${NOUN[collection]} with id "${id}"`);
-      const user = await referrer(tx, collection, id);
+      const [user] = await referrers(tx, collection, id);
       if (user !== undefined) throw new KeyfleetError('KF_CONFLICT', `${NOUN[collection]} "${id}" is used by ${NOUN[user.collection]} "${user.id}"; delete or change that first`);
       await tx.resources.deleteResource(collection, id);
       return { result: undefined, action: `${collection}.delete`, resourceType: collection, resourceId: id, before: resourceView(before), after: null };
     });
   }
 
-  // ------------------------------------------------------------ creation
+  // ------------------------------------------------------------ creation and update
 
-  createApp(json: unknown): Promise<ResourceRecord> {
-    const app = parseMobileApp(json);
-    return this.#create('app', app.kind, app.displayName, app, async () => {});
-  }
-
-  createProfile(json: unknown): Promise<ResourceRecord> {
-    const profile = parseCertificateProfileInput(json);
-    return this.#create('certificateProfile', profile.kind, profile.displayName, profile, async (tx) => {
-      if (profile.kind === 'iosScepCertificateProfile') await validateScepProfile(profile, lookups(tx).profile);
-    });
-  }
-
-  async createPolicy(json: unknown): Promise<ResourceRecord> {
-    // Validated inside the transaction, so the app and profiles it names cannot vanish before it lands.
-    return recorded(this.#tenant, this.#actor, this.#now(), async (tx) => {
-      const policy = await validatePolicy(json, lookups(tx));
-      const record = this.#record('policy', POLICY_KIND, policy.displayName, policy);
-      await tx.resources.putResource(record);
-      return { result: record, action: 'policy.create', resourceType: 'policy', resourceId: record.id, before: null, after: resourceView(record) };
-    });
-  }
-
-  async #create(collection: ResourceCollection, kind: string, displayName: string, body: object, check: (tx: TenantStore) => Promise<void>): Promise<ResourceRecord> {
-    return recorded(this.#tenant, this.#actor, this.#now(), async (tx) => {
-      await check(tx);
-      const record = this.#record(collection, kind, displayName, body);
+  /** Creates a resource from its document, checked as its collection requires (resource-documents.ts `validated`). */
+  create(collection: ResourceCollection, json: unknown): Promise<ResourceRecord> {
+    const now = this.#now();
+    // Validated inside the transaction, so what the document names cannot vanish before it lands.
+    return recorded(this.#tenant, this.#actor, now, async (tx) => {
+      const { kind, displayName, body } = await validated(tx, collection, json);
+      if (collection === 'derivedCredential') await onlyDerivedCredential(tx);
+      const record: ResourceRecord = { collection, id: randomUUID(), kind, displayName, body, createdAt: now, updatedAt: now };
       await tx.resources.putResource(record);
       return { result: record, action: `${collection}.create`, resourceType: collection, resourceId: record.id, before: null, after: resourceView(record) };
     });
   }
 
-  #record(collection: ResourceCollection, kind: string, displayName: string, body: object): ResourceRecord {
+  /**
+   * Applies a JSON merge patch (RFC 7396) to the stored document and validates the result exactly as
+   * creation does; `id` and `kind` cannot change. Policies that use the resource are validated again
+   * against the change, so an app or profile cannot be patched out from under one (KF_CONFLICT).
+   */
+  update(collection: ResourceCollection, id: string, patch: unknown): Promise<ResourceRecord> {
     const now = this.#now();
-    return { collection, id: randomUUID(), kind, displayName, body: body as JsonObject, createdAt: now, updatedAt: now };
+    return recorded(this.#tenant, this.#actor, now, async (tx) => {
+      const before = await tx.resources.getResource(collection, id);
+      if (before === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no ${NOUN[collection]} with id "${id}"`);
+      const { kind, displayName, body } = await validated(tx, collection, applyMergePatch(before.body, immutablesChecked(before, patch)));
+      const after: ResourceRecord = { ...before, kind, displayName, body, updatedAt: later(now, before.updatedAt) };
+      await tx.resources.updateResource(after, before.updatedAt);
+      await stillValidReferrers(tx, collection, id);
+      return { result: after, action: `${collection}.update`, resourceType: collection, resourceId: id, before: resourceView(before), after: resourceView(after) };
+    });
+  }
+
+  /**
+   * Creates or updates the iosVppApp of each app the token lists (src/policy/vpp.ts planVppSync), all in
+   * one transaction, one audit entry per change; an unchanged answer writes nothing.
+   */
+  async syncVpp(source: VppSource): Promise<VppSyncEntry[]> {
+    // Read before the transaction: a slow source must not hold the database's write lock.
+    const assets = await source.listAssets();
+    return this.#tenant.transaction(async (tx) => {
+      const stored = await allResources(tx, 'app', 'iosVppApp');
+      const plan = planVppSync(stored, assets, source.tokenId);
+      const unchanged = new Set(plan.unchanged);
+      const entries: VppSyncEntry[] = stored.filter((r) => unchanged.has(r.id)).map((r) => vppEntry(r, 'unchanged'));
+      const at = this.#now();
+      for (const app of plan.create) {
+        const record: ResourceRecord = { collection: 'app', id: randomUUID(), kind: app.kind, displayName: app.displayName, body: app as unknown as JsonObject, createdAt: at, updatedAt: at };
+        await tx.resources.putResource(record);
+        await this.#audit(tx, at, 'app.create', record.id, null, resourceView(record));
+        entries.push(vppEntry(record, 'created'));
+      }
+      for (const { id, app } of plan.update) {
+        const before = stored.find((r) => r.id === id)!;
+        const after: ResourceRecord = { ...before, displayName: app.displayName, body: app as unknown as JsonObject, updatedAt: later(at, before.updatedAt) };
+        await tx.resources.updateResource(after, before.updatedAt);
+        await stillValidReferrers(tx, 'app', id);
+        await this.#audit(tx, at, 'app.update', id, resourceView(before), resourceView(after));
+        entries.push(vppEntry(after, 'updated'));
+      }
+      // In the source's order, whatever happened to each.
+      const order = new Map(assets.map((a, i) => [a.adamId, i]));
+      return entries.sort((x, y) => (order.get(x.appleId) ?? 0) - (order.get(y.appleId) ?? 0));
+    });
+  }
+
+  async #audit(tx: TenantStore, at: Date, action: string, resourceId: string, before: JsonValue, after: JsonValue): Promise<void> {
+    await tx.audit.append({ actorId: this.#actor.id, actorName: this.#actor.name, action, resourceType: 'app', resourceId, before, after, at });
   }
 
   /** The policy as Outlook's managed app configuration: typed key/values and the same as a plist. */
@@ -127,13 +167,13 @@ export class Resources {
 
   // ------------------------------------------------------------ assignments
 
-  async assignments(collection: ResourceCollection, id: string): Promise<AssignmentsView> {
+  async assignments(collection: AssignableCollection, id: string): Promise<AssignmentsView> {
     await this.get(collection, id);
     return assignmentsView(await this.#tenant.resources.listAssignments(collection, id));
   }
 
   /** Replaces the resource's assignments (Graph's `assign` action). Every group must exist, or be allUsers / allDevices. */
-  assign(collection: ResourceCollection, id: string, include: readonly string[], exclude: readonly string[]): Promise<AssignmentsView> {
+  assign(collection: AssignableCollection, id: string, include: readonly string[], exclude: readonly string[]): Promise<AssignmentsView> {
     return recorded(this.#tenant, this.#actor, this.#now(), async (tx) => {
       if ((await tx.resources.getResource(collection, id)) === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no ${NOUN[collection]} with id "${id}"`);
       for (const g of new Set([...include, ...exclude])) {
@@ -198,73 +238,27 @@ export class Resources {
 
   // ------------------------------------------------------------ effective state
 
-  /**
-   * What reaches the user: assigned policies, profiles and apps, each app's merged configuration, conflicts.
-   * The group index is built per request from the whole directory; fine at today's sizes, and the place to
-   * put a cached, invalidated-on-change index when the benchmark's 2,000 nested groups demand it.
-   */
-  async effectiveStateOf(userId: string): Promise<EffectiveState> {
-    const t = this.#tenant;
-    if ((await t.directory.getUser(userId)) === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no user with id "${userId}"`);
-    const snapshot = await t.resources.directorySnapshot();
-    const index = buildGroupIndex(snapshot.groupIds.map((id) => ({ id })), snapshot.memberships);
-    const byTarget = new Map<string, { kind: ResourceCollection; id: string; include: string[]; exclude: string[] }>();
-    for (const a of await t.resources.listAssignments()) {
-      const key = `${a.collection}:${a.resourceId}`;
-      let target = byTarget.get(key);
-      if (target === undefined) byTarget.set(key, (target = { kind: a.collection, id: a.resourceId, include: [], exclude: [] }));
-      target[a.intent].push(a.groupId);
-    }
-    const policies = new Map<string, EvaluablePolicy>();
-    for (const p of await allResources(t, 'policy')) policies.set(p.id, evaluablePolicy(p.id, p.body as unknown as SmimePolicy));
-    const targets: AssignmentTarget[] = [...byTarget.values()];
-    return effectiveState({ userId }, index, targets, policies);
-  }
-
   #now(): Date {
     return new Date(Math.floor(this.#clock().getTime()));
   }
 }
 
-/** The store as validatePolicy's lookups; derived credentials have no issuer configured yet. */
-function lookups(tx: TenantStore): PolicyLookups {
+/** A time after `previous`, so every update advances updatedAt (and the store's compare-and-set sees it). */
+function later(now: Date, previous: Date): Date {
+  return new Date(Math.max(now.getTime(), previous.getTime() + 1));
+}
+
+function vppEntry(r: ResourceRecord, change: VppSyncEntry['change']): VppSyncEntry {
+  const b = r.body;
   return {
-    app: async (id) => {
-      const r = await tx.resources.getResource('app', id);
-      return r === undefined ? undefined : ({ ...r.body, id: r.id } as unknown as Stored<MobileApp>);
-    },
-    profile: async (id) => {
-      const r = await tx.resources.getResource('certificateProfile', id);
-      return r === undefined ? undefined : ({ ...r.body, id: r.id } as unknown as CertificateProfileResource);
-    },
-    derivedCredentialIssuer: undefined,
+    id: r.id,
+    change,
+    displayName: r.displayName,
+    bundleId: b['bundleId'] as string,
+    appleId: b['appleId'] as string,
+    totalLicenseCount: b['totalLicenseCount'] as number,
+    usedLicenseCount: b['usedLicenseCount'] as number,
   };
-}
-
-async function allResources(t: TenantStore, collection: ResourceCollection): Promise<ResourceRecord[]> {
-  const out: ResourceRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const p = await t.resources.listResources(collection, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
-    out.push(...p.items);
-    cursor = p.nextCursor;
-  } while (cursor !== undefined);
-  return out;
-}
-
-/** A resource that names `id`, if any (scans: there are tens of profiles and policies, not thousands). */
-async function referrer(t: TenantStore, collection: ResourceCollection, id: string): Promise<ResourceRecord | undefined> {
-  if (collection === 'policy') return undefined;
-  if (collection === 'certificateProfile') {
-    const scep = (await allResources(t, 'certificateProfile')).find((p) => p.body['rootCertificateId'] === id);
-    if (scep !== undefined) return scep;
-  }
-  return (await allResources(t, 'policy')).find((p) => {
-    const b = p.body;
-    return collection === 'app'
-      ? Array.isArray(b['targetedMobileApps']) && b['targetedMobileApps'].includes(id)
-      : b['signingCertificateProfileId'] === id || b['encryptionCertificateProfileId'] === id;
-  });
 }
 
 /** A resource as the API returns it: its id, its document, Graph's timestamps. */

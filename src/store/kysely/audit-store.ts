@@ -81,6 +81,20 @@ export class KyselyAuditStore implements AuditStore {
     });
   }
 
+  head(): Promise<{ readonly seq: number; readonly hash: string } | undefined> {
+    return guarded(async () => {
+      // The primary key (tenant_id, seq) read backwards: one index probe however long the chain.
+      const row = await this.#db
+        .selectFrom('audit_events')
+        .select(['seq', 'hash'])
+        .where('tenant_id', '=', this.#tenantId)
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row === undefined ? undefined : { seq: Number(row.seq), hash: row.hash };
+    });
+  }
+
   verifyChain(): Promise<AuditChainResult> {
     const t = this.#tenantId;
     return guarded(async () => {

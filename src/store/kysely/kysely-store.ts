@@ -3,13 +3,18 @@ import type { Kysely } from 'kysely';
 import type { AccessStore, TokenLookup } from '../access.ts';
 import type { AuditStore } from '../audit.ts';
 import type { CaStore } from '../ca.ts';
+import type { DeviceStore } from '../devices.ts';
+import type { DeliveryLookup, DeliveryStore } from '../delivery.ts';
 import type { DirectoryStore } from '../directory.ts';
+import type { SqlFlavor } from '../migrations/flavor.ts';
 import type { ResourcesStore } from '../resources.ts';
 import type { ScepStore } from '../scep.ts';
 import type { Store, TenantRecord, TenantStore } from '../store.ts';
 import { KyselyAccessStore, KyselyTokenLookup } from './access-store.ts';
 import { KyselyAuditStore } from './audit-store.ts';
 import { KyselyCaStore } from './ca-store.ts';
+import { KyselyDeviceStore } from './devices-store.ts';
+import { KyselyDeliveryLookup, KyselyDeliveryStore } from './delivery-store.ts';
 import { KyselyDirectoryStore } from './directory-store.ts';
 import { guarded } from './errors.ts';
 import { KyselyResourcesStore } from './resources-store.ts';
@@ -26,10 +31,14 @@ class KyselyTenantStore implements TenantStore {
   readonly access: AccessStore;
   readonly audit: AuditStore;
   readonly resources: ResourcesStore;
+  readonly devices: DeviceStore;
+  readonly delivery: DeliveryStore;
   readonly #db: Kysely<Database>;
+  readonly #flavor: SqlFlavor;
 
-  constructor(db: Kysely<Database>, tenantId: string) {
+  constructor(db: Kysely<Database>, tenantId: string, flavor: SqlFlavor) {
     this.#db = db;
+    this.#flavor = flavor;
     this.tenantId = tenantId;
     this.ca = new KyselyCaStore(db, tenantId);
     this.scep = new KyselyScepStore(db, tenantId);
@@ -37,17 +46,20 @@ class KyselyTenantStore implements TenantStore {
     this.access = new KyselyAccessStore(db, tenantId);
     this.audit = new KyselyAuditStore(db, tenantId);
     this.resources = new KyselyResourcesStore(db, tenantId);
+    this.devices = new KyselyDeviceStore(db, tenantId, flavor);
+    this.delivery = new KyselyDeliveryStore(db, tenantId, flavor);
   }
 
   transaction<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T> {
     if (this.#db.isTransaction) return fn(this);
-    return guarded(() => inTransaction(this.#db, (tx) => fn(new KyselyTenantStore(tx, this.tenantId))));
+    return guarded(() => inTransaction(this.#db, (tx) => fn(new KyselyTenantStore(tx, this.tenantId, this.#flavor))));
   }
 }
 
 export class KyselyStore implements Store {
   readonly flavor: 'sqlite' | 'postgres';
   readonly tokens: TokenLookup;
+  readonly deliveryLookup: DeliveryLookup;
   readonly #db: Kysely<Database>;
   readonly #now: () => Date;
 
@@ -56,10 +68,11 @@ export class KyselyStore implements Store {
     this.flavor = flavor;
     this.#now = now;
     this.tokens = new KyselyTokenLookup(db);
+    this.deliveryLookup = new KyselyDeliveryLookup(db);
   }
 
   forTenant(tenantId: string): TenantStore {
-    return new KyselyTenantStore(this.#db, tenantId);
+    return new KyselyTenantStore(this.#db, tenantId, this.flavor);
   }
 
   ensureTenant(id: string, name: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { KeyfleetError } from '../../errors.ts';
 import type { Page, PageOptions } from '../directory.ts';
 import type {
+  AssignableCollection,
   AssignmentIntent,
   AssignmentRecord,
   DirectorySnapshot,
@@ -115,6 +116,25 @@ export class KyselyResourcesStore implements ResourcesStore {
     });
   }
 
+  updateResource(record: ResourceRecord, expectedUpdatedAt: Date): Promise<void> {
+    const what = `${record.collection} "${record.id}"`;
+    return guarded(async () => {
+      const result = await this.#db
+        .updateTable('resources')
+        .set({ display_name: record.displayName, body_json: JSON.stringify(record.body), updated_at: toMs(record.updatedAt, 'updatedAt') })
+        .where('tenant_id', '=', this.#tenantId)
+        .where('collection', '=', record.collection)
+        .where('id', '=', record.id)
+        .where('kind', '=', record.kind)
+        .where('updated_at', '=', toMs(expectedUpdatedAt, 'expectedUpdatedAt'))
+        .executeTakeFirst();
+      if (result.numUpdatedRows > 0n) return;
+      const current = await this.getResource(record.collection, record.id);
+      if (current === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no ${what}`);
+      throw new KeyfleetError('KF_CONFLICT', `${what} was changed meanwhile; read it again and retry`);
+    });
+  }
+
   deleteResource(collection: ResourceCollection, id: string): Promise<boolean> {
     return guarded(async () => {
       const result = await this.#db
@@ -127,7 +147,7 @@ export class KyselyResourcesStore implements ResourcesStore {
     });
   }
 
-  replaceAssignments(collection: ResourceCollection, resourceId: string, include: readonly string[], exclude: readonly string[]): Promise<void> {
+  replaceAssignments(collection: AssignableCollection, resourceId: string, include: readonly string[], exclude: readonly string[]): Promise<void> {
     const excluded = new Set(exclude);
     const rows = [
       // A group both included and excluded is excluded: exclusion wins (src/policy/assignments.ts).
@@ -157,14 +177,14 @@ export class KyselyResourcesStore implements ResourcesStore {
     );
   }
 
-  listAssignments(collection?: ResourceCollection, resourceId?: string): Promise<AssignmentRecord[]> {
+  listAssignments(collection?: AssignableCollection, resourceId?: string): Promise<AssignmentRecord[]> {
     return guarded(async () => {
       let query = this.#db.selectFrom('resource_assignments').selectAll().where('tenant_id', '=', this.#tenantId);
       if (collection !== undefined) query = query.where('collection', '=', collection);
       if (resourceId !== undefined) query = query.where('resource_id', '=', resourceId);
       const rows = await query.orderBy('collection').orderBy('resource_id').orderBy('group_id').execute();
       return rows.map((r) => ({
-        collection: r.collection as ResourceCollection,
+        collection: r.collection as AssignableCollection,
         resourceId: r.resource_id,
         groupId: r.group_id,
         intent: r.intent as AssignmentIntent,

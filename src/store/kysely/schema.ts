@@ -3,6 +3,7 @@
  * Instants are integers of ms since the epoch on both databases; integers
  * read back as number, or bigint past 2^53 (both drivers are set up so).
  */
+import type { DeliveryTables } from './schema-delivery.ts';
 import type { Generated } from 'kysely';
 
 type Int64 = number | bigint;
@@ -146,7 +147,55 @@ export interface AuditEventsTable {
   hash: string;
 }
 
-export interface Database {
+export interface ManagedDevicesTable {
+  tenant_id: string;
+  id: string;
+  user_id: string;
+  device_name: string;
+  operating_system: string;
+  os_version: string;
+  model: string;
+  serial_number: string | null;
+  portal_url: string | null;
+  management_state: string;
+  enrolled_at: Int64;
+  last_sync_at: Int64 | null;
+  identity_thumbprint: string | null;
+  identity_certificate: Uint8Array | null;
+  desired_state_hash: string | null;
+  version: Int64;
+  created_at: Int64;
+  updated_at: Int64;
+}
+
+export interface DevicePolicyStatesTable {
+  tenant_id: string;
+  device_id: string;
+  policy_id: string;
+  status: string;
+  detail: string | null;
+  reported_at: Int64;
+}
+
+export interface DeviceCertificatesTable {
+  tenant_id: string;
+  id: string;
+  device_id: string;
+  profile_id: string;
+  source: string;
+  pfx_id: string | null;
+  state: string;
+  thumbprint: string | null;
+  serial_number: string | null;
+  issuer: string | null;
+  subject: string | null;
+  expires_at: Int64 | null;
+  error_code: string | null;
+  state_changed_at: Int64;
+  created_at: Int64;
+}
+
+export interface Database extends DeliveryTables {
   tenants: TenantsTable;
   cas: CasTable;
   issued_certificates: IssuedCertificatesTable;
@@ -160,4 +209,7 @@ export interface Database {
   group_group_members: GroupGroupMembersTable;
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;
+  managed_devices: ManagedDevicesTable;
+  device_policy_states: DevicePolicyStatesTable;
+  device_certificates: DeviceCertificatesTable;
 }

@@ -1,4 +1,7 @@
-/** Apps, certificate profiles and policies, their assignments, and imported PFX certificates (src/store/resources.ts). */
+/**
+ * Apps, certificate profiles, policies and derived-credential settings, their assignments, and
+ * imported PFX certificates (src/store/resources.ts).
+ */
 import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { columnTypes, type SqlFlavor } from './flavor.ts';
@@ -7,7 +10,7 @@ export function resources(flavor: SqlFlavor): Migration {
   const t = columnTypes(flavor);
   return {
     async up(db: Kysely<unknown>): Promise<void> {
-      // One table for the three collections: each resource is a document validated by src/policy (its
+      // One table for the four collections: each resource is a document validated by src/policy (its
       // fields differ by kind), and what the store needs to see of it — kind and name — has columns.
       await db.schema
         .createTable('resources')
@@ -20,7 +23,7 @@ export function resources(flavor: SqlFlavor): Migration {
         .addColumn('created_at', t.int64, (c) => c.notNull())
         .addColumn('updated_at', t.int64, (c) => c.notNull())
         .addPrimaryKeyConstraint('resources_pk', ['tenant_id', 'collection', 'id'])
-        .addCheckConstraint('resources_collection', sql`collection in ('app', 'certificateProfile', 'policy')`)
+        .addCheckConstraint('resources_collection', sql`collection in ('app', 'certificateProfile', 'policy', 'derivedCredential')`)
         .execute();
 
       // Groups are not a foreign key: the built-in targets allUsers and allDevices are no rows, and a
@@ -35,6 +38,8 @@ export function resources(flavor: SqlFlavor): Migration {
         .addPrimaryKeyConstraint('resource_assignments_pk', ['tenant_id', 'collection', 'resource_id', 'group_id'])
         .addForeignKeyConstraint('resource_assignments_resource', ['tenant_id', 'collection', 'resource_id'], 'resources', ['tenant_id', 'collection', 'id'], (fk) => fk.onDelete('cascade'))
         .addCheckConstraint('resource_assignments_intent', sql`intent in ('include', 'exclude')`)
+        // Derived-credential settings apply tenant-wide: nothing assigns them.
+        .addCheckConstraint('resource_assignments_collection', sql`collection in ('app', 'certificateProfile', 'policy')`)
         .execute();
 
       await db.schema

@@ -10,6 +10,8 @@ import { scep } from './0003_scep.ts';
 import { directory } from './0004_directory.ts';
 import { accessAudit } from './0005_access_audit.ts';
 import { resources } from './0006_resources.ts';
+import { devices } from './0007_devices.ts';
+import { delivery } from './0008_delivery.ts';
 
 export type { SqlFlavor } from './flavor.ts';
 
@@ -23,6 +25,8 @@ export function migrationProvider(flavor: SqlFlavor): MigrationProvider {
         '0004_directory': directory(flavor),
         '0005_access_audit': accessAudit(flavor),
         '0006_resources': resources(flavor),
+        '0007_devices': devices(flavor),
+        '0008_delivery': delivery(flavor),
       };
     },
   };

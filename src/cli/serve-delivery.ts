@@ -1,0 +1,92 @@
+/**
+ * The delivery side of `keyfleet serve`: the device API, the event hub for
+ * push, the watcher that re-evaluates devices after admin changes and
+ * notifies them, and the notification mailer — wired from the data
+ * directory and serve's options.
+ */
+import { hkdfSync } from 'node:crypto';
+import type { CertificateAuthority } from '../ca/authority.ts';
+import { resolveMasterKey } from '../ca/master-key.ts';
+import { EvaluatorCache } from '../delivery/evaluator-cache.ts';
+import { DeviceEventHub } from '../delivery/events.ts';
+import { SmtpMailer, type NotificationMailer, type SmtpSecurity } from '../delivery/mailer.ts';
+import { DeliveryService } from '../delivery/service.ts';
+import { DeliveryWatcher } from '../delivery/watcher.ts';
+import { KeyfleetError } from '../errors.ts';
+import type { DeviceApiOptions } from '../http/device-routes.ts';
+import type { Store } from '../store/store.ts';
+import { DEFAULT_TENANT } from './context.ts';
+
+export interface DeliveryWiring {
+  readonly evaluators: EvaluatorCache;
+  readonly events: DeviceEventHub;
+  readonly device: DeviceApiOptions;
+  readonly watcher: DeliveryWatcher;
+  close(): Promise<void>;
+}
+
+export interface DeliveryConfig {
+  readonly dataDir: string;
+  readonly store: Store;
+  readonly ca: CertificateAuthority;
+  /** Where devices and mail links reach this service. */
+  readonly publicUrl: string;
+  /** smtp://host:port or smtps://host:port, for Email notifications. */
+  readonly smtpUrl: string | undefined;
+  readonly smtpFrom: string | undefined;
+  readonly log: (message: string, fields: Record<string, string>) => void;
+}
+
+/** The SCEP challenge key: derived from the master key, so it survives restarts and is the same in every worker. */
+export function challengeSecretFor(dataDir: string): Uint8Array {
+  const master = resolveMasterKey({ dataDir, create: false }).key;
+  return new Uint8Array(hkdfSync('sha256', master, new Uint8Array(0), 'keyfleet scep challenges v1', 32));
+}
+
+export function mailerFrom(smtpUrl: string | undefined, from: string | undefined): NotificationMailer | undefined {
+  if (smtpUrl === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(smtpUrl);
+  } catch {
+    throw new KeyfleetError('KF_USAGE', '--smtp-url must look like smtp://host:port or smtps://host:port');
+  }
+  const security: SmtpSecurity | undefined = url.protocol === 'smtps:' ? 'tls' : url.protocol === 'smtp:' ? 'opportunistic' : undefined;
+  if (security === undefined || url.hostname === '') throw new KeyfleetError('KF_USAGE', '--smtp-url must look like smtp://host:port or smtps://host:port');
+  const port = url.port === '' ? (security === 'tls' ? 465 : 25) : Number(url.port);
+  const user = decodeURIComponent(url.username);
+  return new SmtpMailer({
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    security,
+    from: from ?? `keyfleet@${url.hostname}`,
+    ...(user === '' ? {} : { auth: { user, pass: decodeURIComponent(url.password) } }),
+  });
+}
+
+export function wireDelivery(config: DeliveryConfig): DeliveryWiring {
+  const evaluators = new EvaluatorCache();
+  const events = new DeviceEventHub();
+  const authority = async (tenantId: string) => (tenantId === DEFAULT_TENANT ? config.ca : undefined);
+  const service = new DeliveryService({
+    store: config.store,
+    evaluators,
+    authority,
+    challengeSecret: challengeSecretFor(config.dataDir),
+    onChanged: () => undefined,
+    log: config.log,
+  });
+  const mailer = mailerFrom(config.smtpUrl, config.smtpFrom);
+  const watcher = new DeliveryWatcher({ store: config.store, evaluators, events, ...(mailer ? { mailer } : {}), publicUrl: config.publicUrl, log: config.log });
+  return {
+    evaluators,
+    events,
+    watcher,
+    device: { store: config.store, service, events, enrollment: { store: config.store, authority } },
+    async close() {
+      await watcher.stop();
+      events.close();
+      mailer?.close();
+    },
+  };
+}

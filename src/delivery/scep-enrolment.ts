@@ -1,0 +1,107 @@
+/**
+ * What a device needs to enrol for one SCEP profile (docs/delivery.md
+ * "Check-in"): the SCEP URL of the profile, the subject and SAN made from
+ * the user's attributes, and a one-time challenge bound to this device,
+ * user, profile, subject and SAN.
+ *
+ * The challenge is derived, not stored: HMAC-SHA-256 under the service's
+ * challenge key over (tenant, certificate state id, when its challenge was
+ * issued). Every full check-in until the device uses it can therefore hand
+ * out the same password without the service keeping it; only its SHA-256
+ * sits in the SCEP store (src/scep/challenge.ts), registered once, one use,
+ * 60 minutes.
+ *
+ * The SCEP store knows profiles by name; each iosScepCertificateProfile is
+ * mirrored there under a name made of its id and a digest of its CA
+ * template, so a changed profile gets a new name and enrolments already
+ * under way finish under the old one.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { ISSUING_CA_ID, type CertificateAuthority } from '../ca/authority.ts';
+import { resolveNames } from '../ca/issuance.ts';
+import { KeyfleetError } from '../errors.ts';
+import { scepProfileToCertificateProfile, type ScepProfile } from '../policy/index.ts';
+import type { TenantStore } from '../store/store.ts';
+import type { UserRecord } from '../store/directory.ts';
+import type { ManagedDeviceRecord } from '../store/devices.ts';
+
+export const CHALLENGE_TTL_MS = 60 * 60_000;
+
+export interface ScepRequestItem {
+  readonly url: string;
+  readonly challenge: string;
+  readonly expiresAt: string;
+  readonly subject: string;
+  readonly sanEmail?: string;
+  readonly sanUpn?: string;
+  readonly keySize: number;
+  readonly keyUsage: readonly string[];
+  readonly caFingerprint: string;
+}
+
+/** The SCEP store's name for a profile resource (≤ 64 characters, URL-safe). */
+export async function ensureScepStoreProfile(tx: TenantStore, resourceId: string, profile: ScepProfile, now: Date): Promise<string> {
+  const template = scepProfileToCertificateProfile(profile);
+  const digest = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 12);
+  const name = `p-${resourceId.replace(/[^A-Za-z0-9-]/g, '').slice(0, 40)}-${digest}`;
+  if ((await tx.scep.getProfile(name)) === undefined) {
+    await tx.scep.putProfile({ name, caId: ISSUING_CA_ID, template: { ...template, name }, createdAt: now }).catch(async (e: unknown) => {
+      // Another check-in made it a moment ago: the same name is the same template.
+      if ((await tx.scep.getProfile(name)) === undefined) throw e;
+    });
+  }
+  return name;
+}
+
+export function deriveChallenge(secret: Uint8Array, tenantId: string, stateId: string, issuedAt: Date): string {
+  return createHmac('sha256', secret).update(`keyfleet-scep-challenge/1\n${tenantId}\n${stateId}\n${issuedAt.getTime()}`).digest('base64url');
+}
+
+/** The names the CSR must carry, from the profile and the user and device. */
+export function expectedNames(profile: ScepProfile, user: UserRecord, device: ManagedDeviceRecord): { subject: string; sanEmail: string | undefined; sanUpn: string | undefined } {
+  const names = resolveNames(scepProfileToCertificateProfile(profile), {
+    userName: user.userPrincipalName.split('@')[0]!,
+    userPrincipalName: user.userPrincipalName,
+    ...(user.mail === undefined ? {} : { emailAddress: user.mail }),
+    displayName: user.displayName,
+    deviceId: device.id,
+    deviceName: device.deviceName,
+  });
+  if (names.emails.length > 1 || names.upns.length > 1) throw new KeyfleetError('KF_USAGE', 'a SCEP profile for S/MIME names at most one email address and one UPN');
+  return { subject: names.subjectText, sanEmail: names.emails[0], sanUpn: names.upns[0] };
+}
+
+/** Registers the derived challenge's digest with the SCEP store (once per issue). */
+export async function registerChallenge(
+  tx: TenantStore,
+  password: string,
+  binding: { readonly profile: string; readonly deviceId: string; readonly subject: string; readonly sanEmail: string | undefined; readonly sanUpn: string | undefined },
+  issuedAt: Date,
+): Promise<Date> {
+  const expiresAt = new Date(issuedAt.getTime() + CHALLENGE_TTL_MS);
+  await tx.scep.putChallenge({
+    hash: createHash('sha256').update(password, 'utf8').digest('hex'),
+    profile: binding.profile,
+    deviceId: binding.deviceId,
+    subject: binding.subject,
+    sanEmail: binding.sanEmail,
+    sanUpn: binding.sanUpn,
+    createdAt: issuedAt,
+    expiresAt,
+  });
+  return expiresAt;
+}
+
+export function scepUrl(profile: ScepProfile, storeName: string): string {
+  return `${profile.scepServerUrls[0]!.replace(/\/+$/, '')}/${storeName}`;
+}
+
+export function caFingerprint(ca: CertificateAuthority): string {
+  return ca.certificate.fingerprint256.toUpperCase();
+}
+
+/** True when `renewalThresholdPercentage` of the certificate's lifetime has passed (Intune's renewal rule). */
+export function renewalDue(notBefore: Date, notAfter: Date, thresholdPercent: number, now: Date): boolean {
+  const life = notAfter.getTime() - notBefore.getTime();
+  return life > 0 && now.getTime() - notBefore.getTime() >= (life * thresholdPercent) / 100;
+}

@@ -1,0 +1,132 @@
+/**
+ * What follows an admin change (docs/delivery.md "Parts"): every admin
+ * change appends to the audit log, so the watcher polls each tenant's audit
+ * head; when it moved, it re-evaluates every device (reevaluate.ts), and
+ * tells each device whose desired state changed: a "changed" push on its
+ * event stream, and — when it now has certificates to collect — a Company
+ * Portal notification, sent by mail too when a policy asks for Email.
+ *
+ * One watcher per deployment (serve's primary process): pushes reach the
+ * streams of this process; devices connected to other workers see the
+ * change at their next timed check-in.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SmimePolicy } from '../policy/index.ts';
+import type { NotificationRecord } from '../store/delivery.ts';
+import type { ManagedDeviceRecord } from '../store/devices.ts';
+import type { Store, TenantStore } from '../store/store.ts';
+import type { EvaluatorCache } from './evaluator-cache.ts';
+import type { DeviceEventHub } from './events.ts';
+import type { NotificationMailer } from './mailer.ts';
+import { reevaluateAllDevices } from './reevaluate.ts';
+import { etagOf, notificationItem } from './service.ts';
+
+export interface WatcherOptions {
+  readonly store: Store;
+  readonly evaluators: EvaluatorCache;
+  readonly events: DeviceEventHub;
+  /** Email notifications; without it, policies asking for Email notify in the Company Portal only. */
+  readonly mailer?: NotificationMailer;
+  /** Where mail links point: `${publicUrl}/portal/open/{id}`. */
+  readonly publicUrl: string;
+  readonly intervalMs?: number;
+  readonly clock?: () => Date;
+  readonly log?: (message: string, fields: Record<string, string>) => void;
+}
+
+export const NOTIFICATION_TITLE = 'Set up S/MIME in Outlook';
+export const NOTIFICATION_BODY = 'Your organisation has sent certificates for signed and encrypted mail. Open the Company Portal to install them.';
+
+export class DeliveryWatcher {
+  readonly #o: WatcherOptions;
+  readonly #seen = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(options: WatcherOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.tick().catch((e: unknown) => this.#o.log?.('re-evaluation failed', { error: e instanceof Error ? e.message : String(e) })), this.#o.intervalMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  /** One pass over every tenant; a pass already running is waited for, not doubled. */
+  tick(): Promise<void> {
+    this.#running ??= this.#pass().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #pass(): Promise<void> {
+    for (const t of await this.#o.store.listTenants()) {
+      const tenant = this.#o.store.forTenant(t.id);
+      const seq = (await tenant.audit.head())?.seq ?? 0;
+      if (this.#seen.get(t.id) === seq) continue;
+      const evaluator = await this.#o.evaluators.forTenant(tenant);
+      const result = await reevaluateAllDevices(tenant, evaluator, { at: this.#now() });
+      this.#seen.set(t.id, evaluator.seq);
+      for (const id of result.changed) await this.#tell(tenant, id);
+    }
+  }
+
+  async #tell(tenant: TenantStore, deviceId: string): Promise<void> {
+    const device = await tenant.devices.getDevice(deviceId);
+    if (device === undefined) return;
+    this.#o.events.publish(tenant.tenantId, deviceId, { type: 'changed', version: etagOf(device) });
+    if (device.managementState !== 'managed') return;
+    const evaluator = await this.#o.evaluators.forTenant(tenant, { allowStale: true });
+    const evaluation = evaluator.evaluateDevice(device);
+    const collects = evaluation.desired.certificates.some((c) => c.kind !== 'trustedRoot');
+    if (!collects) return;
+    const channels = new Set<string>();
+    for (const p of evaluation.policies) {
+      if (p.status !== 'applicable') continue;
+      const policy = await tenant.resources.getResource('policy', p.id);
+      channels.add((policy?.body as unknown as SmimePolicy | undefined)?.endUserNotification ?? 'companyPortal');
+    }
+    const email = channels.has('email');
+    const record: NotificationRecord = {
+      id: randomUUID(),
+      deviceId,
+      channel: email ? 'email' : 'companyPortal',
+      title: NOTIFICATION_TITLE,
+      body: NOTIFICATION_BODY,
+      createdAt: this.#now(),
+      readAt: undefined,
+      sentAt: undefined,
+      sendError: undefined,
+    };
+    await tenant.delivery.putNotification(record);
+    this.#o.events.publish(tenant.tenantId, deviceId, { type: 'notification', notification: notificationItem(record) });
+    if (email) await this.#mail(tenant, device, record);
+  }
+
+  async #mail(tenant: TenantStore, device: ManagedDeviceRecord, record: NotificationRecord): Promise<void> {
+    const user = await tenant.directory.getUser(device.userId);
+    if (this.#o.mailer === undefined || user?.mail === undefined) {
+      await tenant.delivery.recordNotificationSend(record.id, { error: this.#o.mailer === undefined ? 'no mail server configured' : 'the user has no mail address' });
+      return;
+    }
+    try {
+      await this.#o.mailer.sendPortalNotification({ to: user.mail, displayName: user.displayName, deviceName: device.deviceName, link: `${this.#o.publicUrl.replace(/\/+$/, '')}/portal/open/${record.id}` });
+      await tenant.delivery.recordNotificationSend(record.id, { sentAt: this.#now() });
+    } catch (e) {
+      // The in-app notification stands; the failure is on the record for the admin to see.
+      const code = e instanceof Error && 'code' in e ? String((e as { code: unknown }).code) : 'error';
+      await tenant.delivery.recordNotificationSend(record.id, { error: code });
+      this.#o.log?.('notification mail not sent', { tenantId: tenant.tenantId, deviceId: device.id, code });
+    }
+  }
+
+  #now(): Date {
+    return new Date(Math.floor((this.#o.clock ?? (() => new Date()))().getTime()));
+  }
+}

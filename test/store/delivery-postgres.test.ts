@@ -1,0 +1,4 @@
+import { postgresBackend } from './backends.ts';
+import { deliveryStoreConformance } from './conformance-delivery.ts';
+
+deliveryStoreConformance(await postgresBackend());
