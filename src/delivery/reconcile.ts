@@ -79,7 +79,8 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
       const der = Buffer.from(body.trustedRootCertificate, 'base64');
       trustedRoots.push({ profileId: wanted.profileId, certificate: body.trustedRootCertificate, thumbprint: decodeCertificate(der).thumbprint });
     } else if (wanted.kind === 'scep' && body.kind === 'iosScepCertificateProfile' && user !== undefined && c.ca !== undefined) {
-      let row = rows.find((r) => r.source === 'scep' && r.profileId === wanted.profileId);
+      // A revoked certificate is not renewed in place: it leaves the device, and a new one is requested.
+      let row = rows.find((r) => r.source === 'scep' && r.profileId === wanted.profileId && r.state !== 'revoked');
       if (row === undefined) row = await put(newRow(device.id, wanted.profileId, 'scep', undefined, 'requested', now));
       keep.add(row.id);
       scep.push(await scepItem(c, row, body, user, put));
@@ -111,7 +112,8 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
       if (ON_DEVICE.has(row.state) || row.state === 'issued') await put({ ...row, state: 'revoked', stateChangedAt: now });
     }
     if (row.source === 'pkcsImported' && row.pfxId !== undefined) await tx.delivery.cancelDeliveryRequests(device.id, [row.pfxId], now);
-    const onDevice = ON_DEVICE.has(row.state) || row.state === 'revoked' || (row.source === 'pkcsImported' && row.state === 'enrollmentNotNeeded' && row.thumbprint !== undefined);
+    // An imported certificate still at enrollmentNotNeeded never reached the device: nothing to remove there.
+    const onDevice = ON_DEVICE.has(row.state) || row.state === 'revoked';
     if (onDevice && row.thumbprint !== undefined) remove.push({ id: row.id, thumbprint: row.thumbprint, reason });
     else if (!onDevice) await put({ ...row, state: 'deleted', stateChangedAt: now });
   }

@@ -1,9 +1,8 @@
-/** DeliveryStore and DeliveryLookup (src/store/delivery.ts) on Kysely. */
+/** DeliveryStore (src/store/delivery.ts) on Kysely; the cross-tenant lookups are in delivery-lookup.ts. */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { KeyfleetError } from '../../errors.ts';
 import type {
   ConnectorRecord,
-  DeliveryLookup,
   DeliveryRequestRecord,
   DeliveryRequestStatus,
   DeliveryStore,
@@ -11,14 +10,13 @@ import type {
   EnrollmentTokenUse,
   NotificationRecord,
 } from '../delivery.ts';
-import type { ManagedDeviceRecord } from '../devices.ts';
 import type { Page, PageOptions } from '../directory.ts';
 import type { SqlFlavor } from '../migrations/flavor.ts';
 import { guarded } from './errors.ts';
 import type { Database } from './schema.ts';
-import type { ConnectorsTable, DeliveryRequestsTable, DeviceNotificationsTable, EnrollmentTokensTable } from './schema-delivery.ts';
-import { MAX_PAGE, decodeCursor, encodeCursor, fromMs, optionalBytes, optionalDate, optionalMs, orNull, orUndefined, pageOffset, pageSize, toMs } from './values.ts';
-import { deviceFromRow } from './devices-store.ts';
+import type { DeliveryRequestsTable } from './schema-delivery.ts';
+import { MAX_PAGE, decodeCursor, encodeCursor, optionalMs, orNull, pageOffset, pageSize, toMs } from './values.ts';
+import { connectorFromRow, notificationFromRow, requestFromRow, tokenFromRow } from './delivery-rows.ts';
 
 /** touchConnector writes at most this often per connector (unless the version changes): connectors call it on every long poll. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -398,46 +396,6 @@ export class KyselyDeliveryStore implements DeliveryStore {
   }
 }
 
-export class KyselyDeliveryLookup implements DeliveryLookup {
-  readonly #db: Kysely<Database>;
-
-  constructor(db: Kysely<Database>) {
-    this.#db = db;
-  }
-
-  findEnrollmentToken(secretHash: string): Promise<{ readonly tenantId: string; readonly token: EnrollmentTokenRecord } | undefined> {
-    return guarded(async () => {
-      const row = await this.#db.selectFrom('enrollment_tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
-      return row === undefined ? undefined : { tenantId: row.tenant_id, token: tokenFromRow(row) };
-    });
-  }
-
-  findConnector(secretHash: string): Promise<{ readonly tenantId: string; readonly connector: ConnectorRecord } | undefined> {
-    return guarded(async () => {
-      const row = await this.#db.selectFrom('connectors').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
-      return row === undefined ? undefined : { tenantId: row.tenant_id, connector: connectorFromRow(row) };
-    });
-  }
-
-  findDevice(deviceId: string): Promise<{ readonly tenantId: string; readonly device: ManagedDeviceRecord } | undefined> {
-    return guarded(async () => {
-      // Device ids are unique per tenant only. Ours are UUIDs, but should two tenants hold one (an import),
-      // which tenant a request means cannot be told: neither.
-      const rows = await this.#db.selectFrom('managed_devices').selectAll().where('id', '=', deviceId).limit(2).execute();
-      const row = rows.length === 1 ? rows[0] : undefined;
-      return row === undefined ? undefined : { tenantId: row.tenant_id, device: deviceFromRow(row) };
-    });
-  }
-
-  findNotification(notificationId: string): Promise<{ readonly tenantId: string; readonly notification: NotificationRecord } | undefined> {
-    return guarded(async () => {
-      const rows = await this.#db.selectFrom('device_notifications').selectAll().where('id', '=', notificationId).limit(2).execute();
-      const row = rows.length === 1 ? rows[0] : undefined;
-      return row === undefined ? undefined : { tenantId: row.tenant_id, notification: notificationFromRow(row) };
-    });
-  }
-}
-
 function notificationCursor(cursor: string): { createdAt: number; id: string } {
   const [createdAt, id] = decodeCursor(cursor, 2) as [string, string];
   const ms = Number(createdAt);
@@ -457,60 +415,3 @@ function page<T>(rows: T[], limit: number, key: (item: T) => string[]): Page<T> 
 function oldestFirst(a: DeliveryRequestRecord, b: DeliveryRequestRecord): number {
   return a.createdAt.getTime() - b.createdAt.getTime() || Buffer.compare(Buffer.from(a.id), Buffer.from(b.id));
 }
-
-function tokenFromRow(row: Selectable<EnrollmentTokensTable>): EnrollmentTokenRecord {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    secretHash: row.secret_hash,
-    createdAt: fromMs(row.created_at),
-    expiresAt: fromMs(row.expires_at),
-    usedAt: optionalDate(row.used_at),
-    deviceId: orUndefined(row.device_id),
-  };
-}
-
-function connectorFromRow(row: Selectable<ConnectorsTable>): ConnectorRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    secretHash: row.secret_hash,
-    version: orUndefined(row.version),
-    lastSeenAt: optionalDate(row.last_seen_at),
-    createdAt: fromMs(row.created_at),
-    revokedAt: optionalDate(row.revoked_at),
-  };
-}
-
-function requestFromRow(row: Selectable<DeliveryRequestsTable>): DeliveryRequestRecord {
-  return {
-    id: row.id,
-    deviceId: row.device_id,
-    pfxId: row.pfx_id,
-    status: row.status as DeliveryRequestStatus,
-    claimHash: orUndefined(row.claim_hash),
-    connectorId: orUndefined(row.connector_id),
-    leaseUntil: optionalDate(row.lease_until),
-    attempts: Number(row.attempts),
-    payload: optionalBytes(row.payload),
-    errorCode: orUndefined(row.error_code),
-    errorDetail: orUndefined(row.error_detail),
-    createdAt: fromMs(row.created_at),
-    updatedAt: fromMs(row.updated_at),
-  };
-}
-
-function notificationFromRow(row: Selectable<DeviceNotificationsTable>): NotificationRecord {
-  return {
-    id: row.id,
-    deviceId: row.device_id,
-    channel: row.channel as NotificationRecord['channel'],
-    title: row.title,
-    body: row.body,
-    createdAt: fromMs(row.created_at),
-    readAt: optionalDate(row.read_at),
-    sentAt: optionalDate(row.sent_at),
-    sendError: orUndefined(row.send_error),
-  };
-}
-
