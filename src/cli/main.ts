@@ -14,7 +14,7 @@ Usage:
   keyfleet apps|profiles|policies|assignments …                 apps, certificate profiles, S/MIME policies, assignments (API)
   keyfleet pfx import|list|show|delete [options]                 imported PFX certificates (encrypted locally, then uploaded)
   keyfleet devices list|show|status|retire|wipe|delete           managed devices and their policy and certificate status (API)
-  keyfleet connector keygen --out-dir DIR                        the PFX connector's key pair (local)
+  keyfleet connector keygen|register|list|revoke|run …           the PFX connector: its key pair, its credential, the process
   keyfleet audit list|verify [options]                           the hash-chained audit log
   keyfleet --help
 

@@ -10,7 +10,10 @@ import { resolveMasterKey } from '../ca/master-key.ts';
 import { EvaluatorCache } from '../delivery/evaluator-cache.ts';
 import { DeviceEventHub } from '../delivery/events.ts';
 import { SmtpMailer, type NotificationMailer, type SmtpSecurity } from '../delivery/mailer.ts';
-import { DeliveryService } from '../delivery/service.ts';
+import { DeliveryQueueSignal } from '../delivery/connectors.ts';
+import { DeliveryService, etagOf } from '../delivery/service.ts';
+import { registerConnectorRoutes } from '../http/connector-routes.ts';
+import type { FastifyInstance } from 'fastify';
 import { DeliveryWatcher } from '../delivery/watcher.ts';
 import { KeyfleetError } from '../errors.ts';
 import type { DeviceApiOptions } from '../http/device-routes.ts';
@@ -21,6 +24,8 @@ export interface DeliveryWiring {
   readonly evaluators: EvaluatorCache;
   readonly events: DeviceEventHub;
   readonly device: DeviceApiOptions;
+  /** The connector API's registration, for buildServer's `routes`. */
+  readonly connectorRoutes: (app: FastifyInstance) => void;
   readonly watcher: DeliveryWatcher;
   close(): Promise<void>;
 }
@@ -34,6 +39,8 @@ export interface DeliveryConfig {
   /** smtp://host:port or smtps://host:port, for Email notifications. */
   readonly smtpUrl: string | undefined;
   readonly smtpFrom: string | undefined;
+  /** Connectors below this version are refused (the seed's "6.1911.11.0 or later"). */
+  readonly minConnectorVersion: string | undefined;
   readonly log: (message: string, fields: Record<string, string>) => void;
 }
 
@@ -67,13 +74,17 @@ export function mailerFrom(smtpUrl: string | undefined, from: string | undefined
 export function wireDelivery(config: DeliveryConfig): DeliveryWiring {
   const evaluators = new EvaluatorCache();
   const events = new DeviceEventHub();
+  // Check-ins that queue re-wrap requests wake the connectors waiting in this process.
+  const queueSignal = new DeliveryQueueSignal();
+  const shutdown = new AbortController();
   const authority = async (tenantId: string) => (tenantId === DEFAULT_TENANT ? config.ca : undefined);
   const service = new DeliveryService({
     store: config.store,
     evaluators,
     authority,
     challengeSecret: challengeSecretFor(config.dataDir),
-    onChanged: () => undefined,
+    onQueued: (tenantId) => queueSignal.notify(tenantId),
+    onChanged: (tenantId, device) => events.publish(tenantId, device.id, { type: 'changed', version: etagOf(device) }),
     log: config.log,
   });
   const mailer = mailerFrom(config.smtpUrl, config.smtpFrom);
@@ -83,7 +94,21 @@ export function wireDelivery(config: DeliveryConfig): DeliveryWiring {
     events,
     watcher,
     device: { store: config.store, service, events, enrollment: { store: config.store, authority } },
+    connectorRoutes: (app) => {
+      registerConnectorRoutes(app, {
+        store: config.store,
+        queueSignal,
+        signal: shutdown.signal,
+        ...(config.minConnectorVersion === undefined ? {} : { minConnectorVersion: config.minConnectorVersion }),
+        // A re-wrapped PFX is ready: the device's ETag moves and it is told to check in.
+        onCompleted: async (tenantId, request) => {
+          const device = await config.store.forTenant(tenantId).devices.updateDevice(request.deviceId, {}, new Date());
+          if (device !== undefined) events.publish(tenantId, device.id, { type: 'changed', version: etagOf(device) });
+        },
+      });
+    },
     async close() {
+      shutdown.abort();
       await watcher.stop();
       events.close();
       mailer?.close();

@@ -19,7 +19,7 @@ import { announceFirstAdmin } from './admin.ts';
 import { ISSUING_CA_ID } from '../ca/authority.ts';
 import { parseOptions, readBoundedFile } from './io.ts';
 
-const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init [--base-url URL]] [--workers N|auto] [--tls-cert CHAIN.pem --tls-key KEY.pem]\n  [--vpp-file ASSETS.json [--vpp-token-id ID]]\n  [--smtp-url smtp://HOST:PORT [--smtp-from ADDRESS]] [--quiet]';
+const USAGE = 'Usage: keyfleet serve [--port N] [--host H] [--data DIR] [--init [--base-url URL]] [--workers N|auto] [--tls-cert CHAIN.pem --tls-key KEY.pem]\n  [--vpp-file ASSETS.json [--vpp-token-id ID]]\n  [--smtp-url smtp://HOST:PORT [--smtp-from ADDRESS]] [--min-connector-version V] [--quiet]';
 
 /** How often the CRL is checked for its scheduled regeneration. */
 const CRL_CHECK_MS = 60_000;
@@ -41,6 +41,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'vpp-token-id': { type: 'string' },
       'smtp-url': { type: 'string' },
       'smtp-from': { type: 'string' },
+      'min-connector-version': { type: 'string' },
     },
     USAGE,
   );
@@ -67,7 +68,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const vpp: VppSourceFor | undefined = vppSource === undefined ? undefined : (tenantId) => (tenantId === DEFAULT_TENANT ? vppSource : undefined);
   const smtp = { url: values['smtp-url'], from: values['smtp-from'] };
   mailerFrom(smtp.url, smtp.from)?.close(); // refuse a malformed --smtp-url before anything starts
-  const common = { dataDir, port, host, tls, quiet: values.quiet === true, vpp, smtp };
+  const minConnectorVersion = values['min-connector-version'];
+  if (minConnectorVersion !== undefined && !/^\d{1,9}(\.\d{1,9}){0,3}$/.test(minConnectorVersion)) throw new KeyfleetError('KF_USAGE', `--min-connector-version must be a dotted version such as 6.1911.11.0\n${USAGE}`);
+  const common = { dataDir, port, host, tls, quiet: values.quiet === true, vpp, smtp, minConnectorVersion };
   if (cluster.isWorker) return runServer({ ...common, primary: false });
   if (workers === 1) return runServer({ ...common, primary: true });
   // Several processes share the port (node:cluster) and the SQLite file (WAL, busy timeout):
@@ -94,6 +97,7 @@ interface ServerRun {
   readonly quiet: boolean;
   readonly vpp: VppSourceFor | undefined;
   readonly smtp: { readonly url: string | undefined; readonly from: string | undefined };
+  readonly minConnectorVersion: string | undefined;
   /** The single process, or the primary's first worker: announces, refreshes the CRL. */
   readonly primary: boolean;
 }
@@ -110,11 +114,12 @@ async function runServer(run: ServerRun): Promise<number> {
     const pki = createPkiServices({ tenant: ctx.tenant, ca, ra, ocspResponder });
     const settings = readSettings(run.dataDir);
     const log = (message: string, fields: Record<string, string>) => process.stderr.write(`keyfleet: ${message} ${JSON.stringify(fields)}\n`);
-    const delivery = wireDelivery({ dataDir: run.dataDir, store: ctx.store, ca, publicUrl: settings?.baseUrl ?? `http://${run.host}:${run.port}`, smtpUrl: run.smtp.url, smtpFrom: run.smtp.from, log });
+    const delivery = wireDelivery({ dataDir: run.dataDir, store: ctx.store, ca, publicUrl: settings?.baseUrl ?? `http://${run.host}:${run.port}`, smtpUrl: run.smtp.url, smtpFrom: run.smtp.from, minConnectorVersion: run.minConnectorVersion, log });
     const app = await buildServer({
       pki,
       admin: { store: ctx.store, evaluators: delivery.evaluators },
       device: delivery.device,
+      routes: [delivery.connectorRoutes],
       logger: !run.quiet,
       ...(run.tls ? { tls: run.tls } : {}),
       ...(run.vpp ? { vpp: run.vpp } : {}),

@@ -43,7 +43,10 @@ export interface ConnectorServiceOptions {
   /** Wakes waiting claims when this process queues work; a new one when not shared with the check-in code. */
   readonly queueSignal?: DeliveryQueueSignal;
   readonly pollMs?: number;
-  /** Told after a request is completed (delivered or failed), e.g. to move the device's ETag. */
+  /**
+   * Told after a request is completed (delivered or failed), e.g. to move the device's ETag. The completion
+   * is stored before it runs: if it throws, the connector gets a 500 and its retry a KF_CONFLICT.
+   */
   readonly onCompleted?: (tenantId: string, request: DeliveryRequestRecord) => void | Promise<void>;
 }
 

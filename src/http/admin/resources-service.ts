@@ -7,22 +7,16 @@
  * `recorded`), so a refused request leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
-import { recorded, type Actor } from '../../directory/audit.ts';
+import { recorded, recordedMany, type Actor } from '../../directory/audit.ts';
 import { KeyfleetError } from '../../errors.ts';
 import {
   ALL_DEVICES,
   ALL_USERS,
-  type AssignmentTarget,
   type CompiledPolicy,
-  type EffectiveState,
-  type EvaluablePolicy,
   type SmimePolicy,
   type VppSource,
   applyMergePatch,
-  buildGroupIndex,
   compilePolicy,
-  effectiveState,
-  evaluablePolicy,
   parseUserPfxCertificateUpload,
   planVppSync,
 } from '../../policy/index.ts';
@@ -191,28 +185,33 @@ export class Resources {
 
   /** Stores the upload preparePfxImport made; the service holds no key for the PFX or its password. */
   importPfx(json: unknown): Promise<UserPfxCertificateRecord> {
-    const upload = parseUserPfxCertificateUpload(json);
-    const record: UserPfxCertificateRecord = {
-      id: randomUUID(),
-      userPrincipalName: upload.userPrincipalName,
-      thumbprint: upload.thumbprint,
-      intendedPurpose: upload.intendedPurpose,
-      startDateTime: new Date(upload.startDateTime),
-      expirationDateTime: new Date(upload.expirationDateTime),
-      providerName: upload.providerName,
-      keyName: upload.keyName,
-      paddingScheme: upload.paddingScheme,
-      encryptedPfxBlob: new Uint8Array(Buffer.from(upload.encryptedPfxBlob, 'base64')),
-      encryptedPfxPassword: new Uint8Array(Buffer.from(upload.encryptedPfxPassword, 'base64')),
-      createdAt: this.#now(),
-    };
-    if (Number.isNaN(record.startDateTime.getTime()) || Number.isNaN(record.expirationDateTime.getTime())) {
-      throw new KeyfleetError('KF_USAGE', 'PFX import: startDateTime and expirationDateTime must be valid dates');
-    }
-    if (record.expirationDateTime <= record.startDateTime) throw new KeyfleetError('KF_USAGE', 'PFX import: expirationDateTime must be after startDateTime');
+    const record = pfxRecord(json, this.#now());
     return recorded(this.#tenant, this.#actor, record.createdAt, async (tx) => {
       await tx.resources.putUserPfxCertificate(record);
       return { result: record, action: 'userPfxCertificate.create', resourceType: 'userPfxCertificate', resourceId: record.id, before: null, after: pfxView(record) };
+    });
+  }
+
+  /**
+   * Stores up to PFX_BATCH_MAX uploads, in order, in one transaction with their audit entries (the same
+   * entries one importPfx each would make): all of them, or none. Every record is checked before anything
+   * is written; a refusal names the first bad record by its index ("record 3: …").
+   */
+  async importPfxBatch(uploads: readonly unknown[]): Promise<UserPfxCertificateRecord[]> {
+    if (uploads.length === 0 || uploads.length > PFX_BATCH_MAX) throw new KeyfleetError('KF_USAGE', `PFX import: a batch holds 1 to ${PFX_BATCH_MAX} records, not ${uploads.length}`);
+    const now = this.#now();
+    const records = uploads.map((json, i) => {
+      try {
+        return pfxRecord(json, now);
+      } catch (e) {
+        if (e instanceof KeyfleetError) throw new KeyfleetError(e.code, `record ${i}: ${e.message}`, { cause: e, ...(e.detail === undefined ? {} : { detail: e.detail }) });
+        throw e;
+      }
+    });
+    return recordedMany(this.#tenant, this.#actor, now, async (tx) => {
+      await tx.resources.putUserPfxCertificates(records);
+      const changes = records.map((r) => ({ action: 'userPfxCertificate.create', resourceType: 'userPfxCertificate', resourceId: r.id, before: null, after: pfxView(r) }));
+      return { result: records, changes };
     });
   }
 
@@ -241,6 +240,33 @@ export class Resources {
   #now(): Date {
     return new Date(Math.floor(this.#clock().getTime()));
   }
+}
+
+/** The most records one PFX import batch takes: a bounded transaction, and a body of a few MiB. */
+export const PFX_BATCH_MAX = 100;
+
+/** The record of one upload, checked: its schema, and dates that are dates in order. */
+function pfxRecord(json: unknown, createdAt: Date): UserPfxCertificateRecord {
+  const upload = parseUserPfxCertificateUpload(json);
+  const record: UserPfxCertificateRecord = {
+    id: randomUUID(),
+    userPrincipalName: upload.userPrincipalName,
+    thumbprint: upload.thumbprint,
+    intendedPurpose: upload.intendedPurpose,
+    startDateTime: new Date(upload.startDateTime),
+    expirationDateTime: new Date(upload.expirationDateTime),
+    providerName: upload.providerName,
+    keyName: upload.keyName,
+    paddingScheme: upload.paddingScheme,
+    encryptedPfxBlob: new Uint8Array(Buffer.from(upload.encryptedPfxBlob, 'base64')),
+    encryptedPfxPassword: new Uint8Array(Buffer.from(upload.encryptedPfxPassword, 'base64')),
+    createdAt,
+  };
+  if (Number.isNaN(record.startDateTime.getTime()) || Number.isNaN(record.expirationDateTime.getTime())) {
+    throw new KeyfleetError('KF_USAGE', 'PFX import: startDateTime and expirationDateTime must be valid dates');
+  }
+  if (record.expirationDateTime <= record.startDateTime) throw new KeyfleetError('KF_USAGE', 'PFX import: expirationDateTime must be after startDateTime');
+  return record;
 }
 
 /** A time after `previous`, so every update advances updatedAt (and the store's compare-and-set sees it). */
