@@ -89,6 +89,8 @@ export class DeviceAdmin {
       if (before === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no managed device with id "${id}"`);
       if (before.managementState !== 'managed') throw new KeyfleetError('KF_CONFLICT', `device "${id}" is ${before.managementState}; it cannot be ${action === 'retire' ? 'retired' : 'wiped'} again`);
       const revoked = await revokeScepCertificates(tx, id, at);
+      // A challenge handed out before would otherwise still enrol a fresh certificate.
+      await tx.scep.withdrawChallenges(id, undefined, at);
       const after = await tx.devices.updateDevice(id, { managementState: action === 'retire' ? 'retirePending' : 'wipePending' }, at);
       if (after === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no managed device with id "${id}"`);
       return {

@@ -143,7 +143,7 @@ export async function enrollDevice(options: EnrollmentOptions, request: EnrollRe
     lastSyncAt: undefined,
     identityThumbprint: issued.certificate.fingerprint256,
     identityCertificate: issued.der,
-    desiredStateHash: undefined,
+    desiredStateHash: undefined, recheckAt: undefined,
     version: 0,
     createdAt: now,
     updatedAt: now,

@@ -4,9 +4,9 @@
  * "Changes" are what the audit log records: every admin change (directory,
  * resources, assignments, PFX imports; src/directory/audit.ts `recorded`)
  * appends an entry in its own transaction, so the audit head's seq is the
- * tenant's change counter. Each forTenant call costs one head() query; the
- * evaluator is rebuilt only when the seq differs from the one its snapshot
- * was read after. Changes that bypass the audit log — rows written straight
+ * tenant's change counter. Each forTenant call costs one head() query
+ * (fewer with maxHeadAgeMs, below); the evaluator is rebuilt only when the
+ * seq is newer than the one its snapshot was read after. Changes that bypass the audit log — rows written straight
  * into the store (a bulk load, a migration, a test putting resources
  * directly) — are NOT seen until the next audited change, or until
  * `invalidate`.
@@ -17,6 +17,18 @@
  * import appends an entry per record) therefore costs two snapshot reads,
  * not one per caller. A failed rebuild is not kept; the next call tries
  * again.
+ *
+ * Staleness. `maxHeadAgeMs` = M lets a caller skip the head() query: the
+ * tenant's newest head read, by any caller, is reused while it started at
+ * most M ms ago (default 0: every call reads the head). Such a caller is
+ * guaranteed every change committed more than M ms before its call (the
+ * reused read started after it, and a read sees every commit before its
+ * start); a change committed within those M ms is seen by a later call.
+ * `allowStale` widens the bound by one rebuild: a caller that notices a
+ * change gets the previous evaluator at once while the snapshot is read
+ * (seconds at benchmark scale). Both suit device check-ins, which
+ * re-evaluation (reevaluate.ts) tells to check in again once the new state
+ * is known; the admin API asks with neither.
  */
 import { TenantEvaluator } from './evaluator.ts';
 import { type SnapshotSource, readSnapshot } from './snapshot.ts';
@@ -27,6 +39,15 @@ export interface EvaluatorCacheOptions {
    * Its seq must be a head read when the build started. Tests count or slow builds with it.
    */
   readonly load?: (source: SnapshotSource) => Promise<TenantEvaluator>;
+  /** A monotonic clock in ms for maxHeadAgeMs (default performance.now). */
+  readonly now?: () => number;
+}
+
+export interface ForTenantOptions {
+  /** Return the previous evaluator at once while a rebuild runs (the first build is always awaited). */
+  readonly allowStale?: boolean;
+  /** Reuse the tenant's last head() read when it started at most this many ms ago (default 0: read it). */
+  readonly maxHeadAgeMs?: number;
 }
 
 interface Build {
@@ -42,6 +63,8 @@ interface Slot {
   queued: Promise<TenantEvaluator> | undefined;
   /** The highest head seq a caller has seen. */
   seen: number;
+  /** The newest head() read: when it started, and the seq it found. */
+  head: { readonly at: number; readonly seq: number } | undefined;
 }
 
 export async function loadEvaluator(source: SnapshotSource): Promise<TenantEvaluator> {
@@ -52,10 +75,12 @@ export async function loadEvaluator(source: SnapshotSource): Promise<TenantEvalu
 export class EvaluatorCache {
   readonly #slots = new Map<string, Slot>();
   readonly #load: (source: SnapshotSource) => Promise<TenantEvaluator>;
+  readonly #now: () => number;
   #rebuilds = 0;
 
   constructor(options: EvaluatorCacheOptions = {}) {
     this.#load = options.load ?? loadEvaluator;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Snapshots read so far (for tests and the benchmark). */
@@ -64,21 +89,36 @@ export class EvaluatorCache {
   }
 
   /**
-   * The tenant's evaluator as of its current audit head. With `allowStale`, a caller that finds the tenant
-   * changed gets the previous evaluator at once while the rebuild runs in the background: right for a
-   * device check-in, which re-evaluation tells to check in again once the new state is known, so it need not
-   * wait seconds for the snapshot of a large tenant. The first build is always awaited.
+   * The tenant's evaluator as of its current audit head (or, with maxHeadAgeMs, of a head read at most that
+   * long ago). With `allowStale`, a caller that finds the tenant changed gets the previous evaluator at once
+   * while the rebuild runs in the background: right for a device check-in, which need not wait seconds for
+   * the snapshot of a large tenant. The first build is always awaited.
    */
-  async forTenant(source: SnapshotSource, options: { readonly allowStale?: boolean } = {}): Promise<TenantEvaluator> {
-    const seq = (await source.audit.head())?.seq ?? 0;
+  async forTenant(source: SnapshotSource, options: ForTenantOptions = {}): Promise<TenantEvaluator> {
+    const seq = this.#recentHead(source.tenantId, options.maxHeadAgeMs ?? 0) ?? (await this.#readHead(source));
     const slot = this.#slot(source.tenantId);
     const current = slot.current;
-    if (current?.seq === seq) return current;
+    // >=: a reused head read can be older than the one the current snapshot was labelled with.
+    if (current !== undefined && current.seq >= seq) return current;
     slot.seen = Math.max(slot.seen, seq);
     const fresh = this.#buildCovering(slot, source, seq);
     if (options.allowStale !== true || current === undefined) return fresh;
     fresh.catch(() => undefined); // a background rebuild's failure is the next caller's to see
     return current;
+  }
+
+  #recentHead(tenantId: string, maxAgeMs: number): number | undefined {
+    const head = maxAgeMs > 0 ? this.#slots.get(tenantId)?.head : undefined;
+    return head !== undefined && this.#now() - head.at <= maxAgeMs ? head.seq : undefined;
+  }
+
+  async #readHead(source: SnapshotSource): Promise<number> {
+    const at = this.#now();
+    const seq = (await source.audit.head())?.seq ?? 0;
+    // Into the slot as it is now (invalidate may have replaced it), and only if no later-started read is there.
+    const slot = this.#slot(source.tenantId);
+    if (slot.head === undefined || slot.head.at <= at) slot.head = { at, seq };
+    return seq;
   }
 
   /** Forgets the tenant's evaluator: the next forTenant rebuilds (after changes made outside the audit log). */
@@ -88,7 +128,7 @@ export class EvaluatorCache {
 
   #slot(tenantId: string): Slot {
     let slot = this.#slots.get(tenantId);
-    if (slot === undefined) this.#slots.set(tenantId, (slot = { current: undefined, running: undefined, queued: undefined, seen: 0 }));
+    if (slot === undefined) this.#slots.set(tenantId, (slot = { current: undefined, running: undefined, queued: undefined, seen: 0, head: undefined }));
     return slot;
   }
 

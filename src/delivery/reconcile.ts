@@ -26,7 +26,7 @@ import type { DeviceCertificateRecord, ManagedDeviceRecord } from '../store/devi
 import type { TenantStore } from '../store/store.ts';
 import { decodeCertificate } from '../x509/certificate.ts';
 import type { DeviceEvaluation } from './evaluator.ts';
-import { CHALLENGE_TTL_MS, caFingerprint, deriveChallenge, ensureScepStoreProfile, expectedNames, registerChallenge, renewalDue, scepUrl } from './scep-enrolment.ts';
+import { CHALLENGE_TTL_MS, caFingerprint, deriveChallenge, ensureScepStoreProfile, expectedNames, registerChallenge, renewalDue, renewalTime, scepStorePrefix, scepUrl } from './scep-enrolment.ts';
 
 /** States in which a certificate is on the device (or may be): removal must go through the device. */
 const ON_DEVICE = new Set(['installed', 'renewVerified', 'renewalRequested', 'installFailed', 'enrollmentSucceeded', 'responsePending', 'responseProcessingFailed', 'deleteFailed']);
@@ -51,6 +51,8 @@ export interface Reconciled {
   readonly changed: boolean;
   /** Delivery requests newly queued: wake the connectors. */
   readonly queued: number;
+  /** The earliest renewal or challenge expiry: the device must be reconciled again then, changed or not. */
+  readonly recheckAt: Date | undefined;
 }
 
 export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> {
@@ -58,6 +60,10 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
   const retiring = device.managementState !== 'managed';
   let changed = false;
   let queued = 0;
+  let recheckAt: Date | undefined;
+  const dueAt = (d: Date) => {
+    if (recheckAt === undefined || d < recheckAt) recheckAt = d;
+  };
   const rows = (await tx.devices.listCertificateStates({ deviceId: device.id }, { limit: 1000 })).items.filter((r) => !GONE.has(r.state));
   const keep = new Set<string>();
   const put = async (row: DeviceCertificateRecord) => {
@@ -83,7 +89,7 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
       let row = rows.find((r) => r.source === 'scep' && r.profileId === wanted.profileId && r.state !== 'revoked');
       if (row === undefined) row = await put(newRow(device.id, wanted.profileId, 'scep', undefined, 'requested', now));
       keep.add(row.id);
-      scep.push(await scepItem(c, row, body, user, put));
+      scep.push(await scepItem(c, row, body, user, put, dueAt));
     } else if (wanted.kind === 'pkcsImported') {
       for (const pfx of wanted.pfx) {
         let row = rows.find((r) => r.source === 'pkcsImported' && r.pfxId === pfx.id);
@@ -112,9 +118,11 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
       if (ON_DEVICE.has(row.state) || row.state === 'issued') await put({ ...row, state: 'revoked', stateChangedAt: now });
     }
     if (row.source === 'pkcsImported' && row.pfxId !== undefined) await tx.delivery.cancelDeliveryRequests(device.id, [row.pfxId], now);
+    // The challenge it was handed for this profile must not enrol anything now.
+    if (row.source === 'scep' && AWAITING_ENROLMENT.has(row.state)) await tx.scep.withdrawChallenges(device.id, scepStorePrefix(row.profileId), now);
     // An imported certificate still at enrollmentNotNeeded never reached the device: nothing to remove there.
     const onDevice = ON_DEVICE.has(row.state) || row.state === 'revoked';
-    if (onDevice && row.thumbprint !== undefined) remove.push({ id: row.id, thumbprint: row.thumbprint, reason });
+    if (onDevice && row.thumbprint !== undefined) remove.push({ id: row.id, kind: row.source === 'scep' ? 'scep' : 'imported', thumbprint: row.thumbprint, reason });
     else if (!onDevice) await put({ ...row, state: 'deleted', stateChangedAt: now });
   }
 
@@ -141,6 +149,7 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
     state: { deviceId: device.id, managementState: device.managementState, trustedRoots, appConfigurations, scep, imported, remove, policies },
     changed,
     queued,
+    recheckAt,
   };
 }
 
@@ -158,6 +167,7 @@ async function scepItem(
   profile: ScepProfile,
   user: NonNullable<Awaited<ReturnType<TenantStore['directory']['getUser']>>>,
   put: (row: DeviceCertificateRecord) => Promise<DeviceCertificateRecord>,
+  dueAt: (when: Date) => void,
 ): Promise<ScepItem> {
   const { tx, now, device } = c;
   const ca = c.ca!;
@@ -170,6 +180,8 @@ async function scepItem(
     if (issued === undefined || issued.status === 'revoked' || renewalDue(issued.notBefore, issued.notAfter, profile.renewalThresholdPercentage, now)) {
       current = await put({ ...current, state: 'renewalRequested', stateChangedAt: now });
       needs = true;
+    } else {
+      dueAt(renewalTime(issued.notBefore, issued.notAfter, profile.renewalThresholdPercentage));
     }
   } else if (AWAITING_ENROLMENT.has(current.state)) {
     needs = true;
@@ -193,6 +205,7 @@ async function scepItem(
     await registerChallenge(tx, deriveChallenge(c.challengeSecret, c.tenantId, current.id, issuedAt), { profile: storeName, deviceId: device.id, ...names }, issuedAt);
   }
   const password = deriveChallenge(c.challengeSecret, c.tenantId, current.id, current.stateChangedAt);
+  dueAt(new Date(current.stateChangedAt.getTime() + CHALLENGE_TTL_MS));
   if (profile.keySize !== 2048 && profile.keySize !== 4096) throw new KeyfleetError('KF_USAGE', 'SCEP profile key size must be 2048 or 4096');
   return {
     ...base,

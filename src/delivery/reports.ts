@@ -11,7 +11,7 @@
  * reported thumbprint; an imported one only for the PFX's own thumbprint.
  * Replays and reports out of order fail as impossible transitions.
  */
-import { ISSUING_CA_ID, type CertificateAuthority } from '../ca/authority.ts';
+import { ISSUING_CA_ID, normaliseSerial, type CertificateAuthority } from '../ca/authority.ts';
 import { KeyfleetError } from '../errors.ts';
 import { isCertificateIssuanceState, nextState, type CertificateIssuanceState } from '../policy/certificate-state.ts';
 import type { ReportItem } from '../protocol/device-api.ts';
@@ -19,6 +19,7 @@ import { POLICY_STATUSES, type ManagedDeviceRecord, type PolicyStatus } from '..
 import type { TenantStore } from '../store/store.ts';
 import { decodeCertificate } from '../x509/certificate.ts';
 import { nameToString } from '../x509/name.ts';
+import { scepStorePrefix } from './scep-enrolment.ts';
 
 export interface ReportContext {
   readonly tx: TenantStore;
@@ -64,6 +65,7 @@ async function reportDevice(c: ReportContext, item: ReportItem): Promise<void> {
     if (row.state !== 'deleted' && row.state !== 'removedFromCollection') await c.tx.devices.putCertificateState({ ...row, state: 'removedFromCollection', stateChangedAt: c.now });
   }
   await c.tx.delivery.cancelDeliveryRequests(c.device.id, undefined, c.now);
+  await c.tx.scep.withdrawChallenges(c.device.id, undefined, c.now);
   await c.tx.devices.updateDevice(c.device.id, { managementState: done }, c.now);
 }
 
@@ -95,11 +97,12 @@ async function reportCertificate(c: ReportContext, item: ReportItem): Promise<vo
 /** The serial must be one the CA issued for this profile, with the thumbprint reported, and not revoked. */
 async function verifyScepInstall(c: ReportContext, profileId: string, item: ReportItem) {
   if (c.ca === undefined) throw new KeyfleetError('KF_CA_NOT_INITIALISED', 'this tenant has no certificate authority');
-  const serial = (item.serialNumber ?? '').toLowerCase().replace(/^0+(?=.)/, '');
-  const issued = serial === '' ? undefined : await c.tx.ca.getIssued(ISSUING_CA_ID, serial);
-  const prefix = `p-${profileId.replace(/[^A-Za-z0-9-]/g, '').slice(0, 40)}-`;
+  // As the CA keeps serials: the INTEGER's contents octets in lower-case hex, leading zero octets kept.
+  const serial = normaliseSerial(item.serialNumber ?? '');
+  const issued = await c.tx.ca.getIssued(ISSUING_CA_ID, serial);
+  const prefix = scepStorePrefix(profileId);
   if (issued === undefined || issued.profile === undefined || !issued.profile.startsWith(prefix)) {
-    throw new KeyfleetError('KF_USAGE', `serial ${serial || '(none)'} was not issued for this profile`);
+    throw new KeyfleetError('KF_USAGE', `serial ${serial} was not issued for this profile`);
   }
   const certificate = decodeCertificate(issued.certificateDer);
   if (item.thumbprint === undefined || certificate.thumbprint !== item.thumbprint.toUpperCase()) throw new KeyfleetError('KF_USAGE', `serial ${serial} does not have thumbprint ${item.thumbprint ?? '(none)'}`);

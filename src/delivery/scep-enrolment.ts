@@ -39,11 +39,16 @@ export interface ScepRequestItem {
   readonly caFingerprint: string;
 }
 
+/** What every SCEP store name of the profile resource starts with, whatever its template. */
+export function scepStorePrefix(resourceId: string): string {
+  return `p-${resourceId.replace(/[^A-Za-z0-9-]/g, '').slice(0, 40)}-`;
+}
+
 /** The SCEP store's name for a profile resource (≤ 64 characters, URL-safe). */
 export async function ensureScepStoreProfile(tx: TenantStore, resourceId: string, profile: ScepProfile, now: Date): Promise<string> {
   const template = scepProfileToCertificateProfile(profile);
   const digest = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 12);
-  const name = `p-${resourceId.replace(/[^A-Za-z0-9-]/g, '').slice(0, 40)}-${digest}`;
+  const name = `${scepStorePrefix(resourceId)}${digest}`;
   if ((await tx.scep.getProfile(name)) === undefined) {
     await tx.scep.putProfile({ name, caId: ISSUING_CA_ID, template: { ...template, name }, createdAt: now }).catch(async (e: unknown) => {
       // Another check-in made it a moment ago: the same name is the same template.
@@ -100,8 +105,12 @@ export function caFingerprint(ca: CertificateAuthority): string {
   return ca.certificate.fingerprint256.toUpperCase();
 }
 
-/** True when `renewalThresholdPercentage` of the certificate's lifetime has passed (Intune's renewal rule). */
+/** When `renewalThresholdPercentage` of the certificate's lifetime has passed (Intune's renewal rule). */
+export function renewalTime(notBefore: Date, notAfter: Date, thresholdPercent: number): Date {
+  const life = Math.max(0, notAfter.getTime() - notBefore.getTime());
+  return new Date(notBefore.getTime() + Math.ceil((life * thresholdPercent) / 100));
+}
+
 export function renewalDue(notBefore: Date, notAfter: Date, thresholdPercent: number, now: Date): boolean {
-  const life = notAfter.getTime() - notBefore.getTime();
-  return life > 0 && now.getTime() - notBefore.getTime() >= (life * thresholdPercent) / 100;
+  return notAfter > notBefore && now >= renewalTime(notBefore, notAfter, thresholdPercent);
 }

@@ -61,7 +61,9 @@ export class DeliveryService {
     const now = this.#now();
     const device = auth.device;
     if (device.lastSyncAt === undefined || now.getTime() - device.lastSyncAt.getTime() >= SYNC_GRANULARITY_MS) await tenant.devices.touchDevice(device.id, now);
-    if (ifNoneMatch !== undefined && device.desiredStateHash !== undefined && ifNoneMatch === etagOf(device)) return { status: 304, etag: etagOf(device) };
+    // Unchanged, unless a renewal or a challenge expiry fell due since the last full answer.
+    const due = device.recheckAt !== undefined && now >= device.recheckAt;
+    if (!due && ifNoneMatch !== undefined && device.desiredStateHash !== undefined && ifNoneMatch === etagOf(device)) return { status: 304, etag: etagOf(device) };
     return this.#full(tenant, auth.tenantId, device.id, now);
   }
 
@@ -75,8 +77,9 @@ export class DeliveryService {
       const evaluation = evaluator.evaluateDevice(device);
       const r = await reconcileDevice({ tx, tenantId, device, evaluation, ca, challengeSecret: this.#o.challengeSecret, now });
       queued = r.queued;
-      if (r.changed || device.desiredStateHash !== evaluation.desiredStateHash) {
-        device = (await tx.devices.updateDevice(deviceId, { desiredStateHash: evaluation.desiredStateHash }, now)) ?? device;
+      const recheckMoved = (r.recheckAt?.getTime() ?? null) !== (device.recheckAt?.getTime() ?? null);
+      if (r.changed || recheckMoved || device.desiredStateHash !== evaluation.desiredStateHash) {
+        device = (await tx.devices.updateDevice(deviceId, { desiredStateHash: evaluation.desiredStateHash, recheckAt: r.recheckAt ?? null }, now)) ?? device;
       }
       const etag = etagOf(device);
       return { status: 200 as const, etag, state: { ...r.state, version: etag } };

@@ -1,17 +1,18 @@
 /**
  * Reading one tenant's TenantSnapshot (evaluator.ts) from the store: groups
- * and memberships, assignments, policies, certificate profiles, users and
- * imported PFX certificates, in pages. Not one transaction: on SQLite that
- * would hold the database's write lock for the whole read (seconds at
- * benchmark scale). Instead the caller reads the audit head first and
+ * and memberships, assignments, policies, certificate profiles, and only
+ * what evaluation needs of users and imported PFX certificates (their refs:
+ * no names, no encrypted PFX or password), one query each, run
+ * concurrently. Not one transaction: on SQLite that would hold the
+ * database's write lock for the whole read (seconds at benchmark scale),
+ * and on PostgreSQL it would pin every read to one connection. Instead the caller reads the audit head first and
  * labels the snapshot with it; a change that lands during the read moves
  * the head past that label, so the next EvaluatorCache call rebuilds.
  */
 import type { AssignmentTarget, SmimePolicy } from '../policy/index.ts';
 import type { DirectoryStore } from '../store/directory.ts';
 import type { AssignmentRecord, ResourceCollection, ResourceRecord, ResourcesStore } from '../store/resources.ts';
-import type { PfxRef } from './desired-state.ts';
-import type { ProfileRef, TenantSnapshot, UserRef } from './evaluator.ts';
+import type { ProfileRef, TenantSnapshot } from './evaluator.ts';
 
 /** The audit log's newest entry: its seq counts the tenant's changes. */
 export interface AuditHead {
@@ -23,8 +24,8 @@ export interface AuditHead {
 export interface SnapshotSource {
   readonly tenantId: string;
   readonly audit: { head(): Promise<AuditHead | undefined> };
-  readonly directory: Pick<DirectoryStore, 'listUsers'>;
-  readonly resources: Pick<ResourcesStore, 'directorySnapshot' | 'listAssignments' | 'listResources' | 'listUserPfxCertificates'>;
+  readonly directory: Pick<DirectoryStore, 'listUserRefs'>;
+  readonly resources: Pick<ResourcesStore, 'directorySnapshot' | 'listAssignments' | 'listResources' | 'listUserPfxCertificateRefs'>;
 }
 
 const PAGE = 1000;
@@ -37,8 +38,8 @@ export async function readSnapshot(source: SnapshotSource, seq: number): Promise
     r.listAssignments(),
     allResources(r, 'policy'),
     allResources(r, 'certificateProfile'),
-    allUsers(source.directory),
-    allPfx(r),
+    source.directory.listUserRefs(),
+    r.listUserPfxCertificateRefs(),
   ]);
   const byTarget = new Map<string, { kind: AssignmentRecord['collection']; id: string; include: string[]; exclude: string[] }>();
   for (const a of assignments) {
@@ -71,34 +72,6 @@ async function allResources(r: SnapshotSource['resources'], collection: Resource
   do {
     const page = await r.listResources(collection, { limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
     out.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return out;
-}
-
-async function allUsers(d: SnapshotSource['directory']): Promise<UserRef[]> {
-  const out: UserRef[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await d.listUsers({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-    for (const u of page.items) out.push({ id: u.id, userPrincipalName: u.userPrincipalName, isExchangeOnline: u.isExchangeOnline });
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return out;
-}
-
-/**
- * Every imported PFX certificate's id, thumbprint, purpose and UPN.
- * ResourcesStore has no listing without the encrypted PFX and password yet,
- * so this pages through listUserPfxCertificates and drops them: the one read
- * of blob columns here, to go when the store offers a metadata-only listing.
- */
-async function allPfx(r: SnapshotSource['resources']): Promise<(PfxRef & { userPrincipalName: string })[]> {
-  const out: (PfxRef & { userPrincipalName: string })[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await r.listUserPfxCertificates({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-    for (const p of page.items) out.push({ id: p.id, thumbprint: p.thumbprint, intendedPurpose: p.intendedPurpose, userPrincipalName: p.userPrincipalName });
     cursor = page.nextCursor;
   } while (cursor !== undefined);
   return out;

@@ -87,6 +87,8 @@ export interface ImportedItem {
 
 export interface RemoveItem {
   readonly id: string;
+  /** Which report kind names it. */
+  readonly kind: 'scep' | 'imported';
   readonly thumbprint: string;
   readonly reason: 'unassigned' | 'retired' | 'wiped';
 }

@@ -43,6 +43,11 @@ export interface ManagedDeviceRecord {
   readonly identityCertificate: Uint8Array | undefined;
   /** Digest of the device's evaluated desired state, written by re-evaluation; undefined before the first. */
   readonly desiredStateHash: string | undefined;
+  /**
+   * When the device's state must be reconciled again even if nothing was changed by an admin: a renewal
+   * falls due, a challenge expires. An idle check-in after it gets the full state, not 304.
+   */
+  readonly recheckAt: Date | undefined;
   /** Incremented by every update: with desiredStateHash it makes the check-in's ETag. */
   readonly version: number;
   readonly createdAt: Date;
@@ -58,6 +63,8 @@ export interface DevicePatch {
   readonly identityThumbprint?: string;
   readonly identityCertificate?: Uint8Array;
   readonly desiredStateHash?: string;
+  /** null clears it. */
+  readonly recheckAt?: Date | null;
 }
 
 export interface DeviceFilter {

@@ -21,6 +21,13 @@ export interface UserRecord {
   readonly updatedAt: Date;
 }
 
+/** What evaluating effective state needs of a user: no names, mail or timestamps. */
+export interface UserRef {
+  readonly id: string;
+  readonly userPrincipalName: string;
+  readonly isExchangeOnline: boolean;
+}
+
 export interface GroupRecord {
   readonly id: string;
   readonly displayName: string;
@@ -72,6 +79,8 @@ export interface DirectoryStore {
   /** Ordered by id. */
   listUsers(options?: PageOptions & { readonly filter?: UserFilter }): Promise<Page<UserRecord>>;
   countUsers(filter?: UserFilter): Promise<number>;
+  /** Every user of the tenant as a UserRef, ordered by id: the evaluator's read, one query however many. */
+  listUserRefs(): Promise<UserRef[]>;
   /** Deletes the user and its memberships; false when there was none. */
   deleteUser(id: string): Promise<boolean>;
 

@@ -70,6 +70,14 @@ export interface UserPfxCertificateRecord {
   readonly createdAt: Date;
 }
 
+/** What evaluating effective state needs of an imported PFX certificate: no encrypted PFX or password. */
+export interface UserPfxCertificateRef {
+  readonly id: string;
+  readonly userPrincipalName: string;
+  readonly thumbprint: string;
+  readonly intendedPurpose: string;
+}
+
 /** Every group and static membership of the tenant: what src/policy's buildGroupIndex takes. */
 export interface DirectorySnapshot {
   readonly groupIds: readonly string[];
@@ -99,10 +107,18 @@ export interface ResourcesStore {
 
   /** Inserts; the same thumbprint twice for one user is KF_CONFLICT. */
   putUserPfxCertificate(record: UserPfxCertificateRecord): Promise<void>;
+  /**
+   * Inserts every record or none (one statement per few hundred rows; inside TenantStore.transaction it
+   * commits or vanishes with the rest). KF_CONFLICT names the first record, by its index in `records`,
+   * whose thumbprint is already imported for its user or repeats an earlier record's.
+   */
+  putUserPfxCertificates(records: readonly UserPfxCertificateRecord[]): Promise<void>;
   getUserPfxCertificate(id: string): Promise<UserPfxCertificateRecord | undefined>;
   /** Ordered by id; filtered by UPN (case-insensitively) when given. */
   listUserPfxCertificates(options?: PageOptions & { readonly userPrincipalName?: string }): Promise<Page<UserPfxCertificateRecord>>;
   deleteUserPfxCertificate(id: string): Promise<boolean>;
+  /** Every imported PFX certificate of the tenant without its ciphertexts, ordered by id: the evaluator's read. */
+  listUserPfxCertificateRefs(): Promise<UserPfxCertificateRef[]>;
 
   /** The tenant's groups and memberships, for evaluating effective state. */
   directorySnapshot(): Promise<DirectorySnapshot>;

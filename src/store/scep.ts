@@ -46,6 +46,12 @@ export interface ScepStore {
   getProfile(name: string): Promise<ScepProfileRecord | undefined>;
   listProfiles(): Promise<ScepProfileRecord[]>;
   putChallenge(record: ChallengeRecord): Promise<void>;
+  /**
+   * Marks every unused challenge bound to the device used (only those of profiles whose name starts with
+   * `profilePrefix`, when given): a device that was retired, or lost the profile, cannot enrol with a
+   * challenge it was handed before. Returns how many were withdrawn.
+   */
+  withdrawChallenges(deviceId: string, profilePrefix: string | undefined, at: Date): Promise<number>;
   /** Atomically marks a challenge used and returns it; a challenge can succeed once. */
   consumeChallenge(hash: string, now: Date): Promise<ConsumeResult>;
   /** Records a transaction; a replayed transaction id for a different request is the caller's to detect via getTransaction. */

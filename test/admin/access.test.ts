@@ -5,10 +5,14 @@
  * profiles, policies, derived credentials, assignments, the VPP sync,
  * imported PFX) allowed, another tenant's token on this tenant's resources →
  * 404 (never 403: existence is not revealed). Nothing any refused request
- * tried is written.
+ * tried is written. A token's last use is written at most once a minute.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { LOCAL_OPERATOR, authenticate, createToken, revokeToken } from '../../src/directory/access.ts';
+import { isKeyfleetError } from '../../src/errors.ts';
+import type { TokenLookup } from '../../src/store/access.ts';
+import type { Store } from '../../src/store/store.ts';
 import { json, startHarness, type Harness } from './support.ts';
 
 interface Endpoint {
@@ -183,6 +187,36 @@ describe('admin API access control', () => {
     const list = json<{ value: Record<string, unknown>[] }>(await h.request('GET', '/api/v1/tokens'));
     assert.ok(list.value.every((t) => !('secret' in t) && !('secretHash' in t)));
   });
+  test("a token's use is recorded at most once a minute, with no UPDATE at all in between", async () => {
+    const created = await createToken(h.store.forTenant('a'), LOCAL_OPERATOR, 'counted', 'helpDesk');
+    const marks: number[] = [];
+    const lookup = h.store.tokens;
+    const tokens: TokenLookup = {
+      findByHash: (hash) => lookup.findByHash(hash),
+      markUsed: (tenantId, id, at, coarser) => (marks.push(at.getTime()), lookup.markUsed(tenantId, id, at, coarser)),
+      anyTokens: () => lookup.anyTokens(),
+    };
+    const counting: Store = Object.assign(Object.create(h.store) as Store, { tokens });
+    const t0 = Date.parse('2030-01-01T00:00:00Z');
+    const at = (seconds: number) => new Date(t0 + seconds * 1000);
+    const lastUsed = async () => (await h.store.forTenant('a').access.getToken(created.token.id))?.lastUsedAt?.getTime();
+
+    assert.equal((await authenticate(counting, created.secret, at(0))).id, created.token.id);
+    assert.deepEqual(marks, [t0]);
+    for (const s of [1, 30, 60]) await authenticate(counting, created.secret, at(s));
+    assert.deepEqual(marks, [t0], 'within the minute: no statement');
+    assert.equal(await lastUsed(), t0);
+    await authenticate(counting, created.secret, at(61));
+    assert.deepEqual(marks, [t0, t0 + 61_000]);
+    assert.equal(await lastUsed(), t0 + 61_000);
+
+    for (const secret of [undefined, 'kf_short', `kf_${'A'.repeat(43)}`]) {
+      await assert.rejects(authenticate(counting, secret, at(200)), (e: unknown) => isKeyfleetError(e, 'KF_UNAUTHENTICATED') && /valid API token is required/.test((e as Error).message));
+    }
+    await revokeToken(h.store.forTenant('a'), LOCAL_OPERATOR, created.token.id);
+    await assert.rejects(authenticate(counting, created.secret, at(300)), (e: unknown) => isKeyfleetError(e, 'KF_UNAUTHENTICATED'));
+    assert.equal(marks.length, 2, 'a refused token is never marked');
+  });
 });
 
 /**
@@ -241,6 +275,7 @@ async function resourceEndpoints(h: Harness): Promise<Endpoint[]> {
     { method: 'GET', url: `/api/v1/users/${u}/effectiveState`, write: false, scoped: true },
     { method: 'GET', url: '/api/v1/userPfxCertificates', write: false, scoped: false },
     { method: 'POST', url: '/api/v1/userPfxCertificates', body: {}, write: true, scoped: false, policyManager: 400 },
+    { method: 'POST', url: '/api/v1/userPfxCertificates/import', body: { value: [] }, write: true, scoped: false, policyManager: 400 },
     { method: 'DELETE', url: '/api/v1/userPfxCertificates/no-such-pfx', write: true, scoped: true, policyManager: 404 },
   ];
 }

@@ -66,7 +66,7 @@ describe('keyfleet devices', () => {
     for (const [id, name] of [['dev-1', 'Bob’s iPhone'], ['dev-2', 'Bob’s iPad']] as const) {
       await t.devices.putDevice({
         id, userId, deviceName: name, operatingSystem: id === 'dev-2' ? 'iPadOS' : 'iOS', osVersion: '18.1', model: 'iPhone16,1', serialNumber: undefined, portalUrl: undefined, managementState: 'managed',
-        enrolledAt: T0, lastSyncAt: undefined, identityThumbprint: undefined, identityCertificate: undefined, desiredStateHash: undefined, version: 0, createdAt: T0, updatedAt: T0,
+        enrolledAt: T0, lastSyncAt: undefined, identityThumbprint: undefined, identityCertificate: undefined, desiredStateHash: undefined, recheckAt: undefined, version: 0, createdAt: T0, updatedAt: T0,
       });
     }
   });

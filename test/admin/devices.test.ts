@@ -25,7 +25,7 @@ const T0 = new Date('2026-11-01T00:00:00.000Z');
 function device(id: string, userId: string, overrides: Partial<ManagedDeviceRecord> = {}): ManagedDeviceRecord {
   return {
     id, userId, deviceName: `iPhone ${id}`, operatingSystem: 'iOS', osVersion: '18.1', model: 'iPhone16,1', serialNumber: undefined, portalUrl: undefined, managementState: 'managed',
-    enrolledAt: T0, lastSyncAt: undefined, identityThumbprint: undefined, identityCertificate: undefined, desiredStateHash: undefined, version: 0, createdAt: T0, updatedAt: T0, ...overrides,
+    enrolledAt: T0, lastSyncAt: undefined, identityThumbprint: undefined, identityCertificate: undefined, desiredStateHash: undefined, recheckAt: undefined, version: 0, createdAt: T0, updatedAt: T0, ...overrides,
   };
 }
 

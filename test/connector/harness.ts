@@ -81,7 +81,7 @@ export function deviceRecord(identity: DeviceIdentity, userId = 'user-bob'): Man
     identityThumbprint: identity.certificate.fingerprint256,
     identityCertificate: identity.certificate.der,
     portalUrl: undefined,
-    desiredStateHash: undefined,
+    desiredStateHash: undefined, recheckAt: undefined,
     version: 1,
     createdAt: now,
     updatedAt: now,

@@ -115,7 +115,7 @@ export function device(id: string, userId: string, managementState: ManagementSt
     lastSyncAt: undefined,
     identityThumbprint: undefined,
     identityCertificate: undefined,
-    desiredStateHash: undefined,
+    desiredStateHash: undefined, recheckAt: undefined,
     version: 1,
     createdAt: now,
     updatedAt: now,

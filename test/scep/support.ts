@@ -193,6 +193,15 @@ export class MemoryScepStore implements ScepStore {
     this.challenges.set(record.hash, { ...record, used: false });
     return Promise.resolve();
   }
+  withdrawChallenges(deviceId: string, profilePrefix: string | undefined): Promise<number> {
+    let n = 0;
+    for (const c of this.challenges.values()) {
+      if (c.used || c.deviceId !== deviceId || (profilePrefix !== undefined && !c.profile.startsWith(profilePrefix))) continue;
+      c.used = true;
+      n++;
+    }
+    return Promise.resolve(n);
+  }
   consumeChallenge(hash: string, now: Date): Promise<ConsumeResult> {
     const c = this.challenges.get(hash);
     if (!c) return Promise.resolve({ outcome: 'unknown' });

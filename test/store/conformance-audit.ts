@@ -103,6 +103,54 @@ export function auditConformance(ctx: SuiteContext): void {
       assert.deepEqual(await a.audit.head(), { seq: 3, hash: third.hash });
     });
 
+    test('appendMany extends the chain exactly as appends one by one would, after and before single appends', async () => {
+      const one = await ctx.newTenant();
+      const many = await ctx.newTenant();
+      for (let n = 1; n <= 6; n++) await one.audit.append(auditEntry(n));
+      assert.deepEqual(await many.audit.appendMany([]), []);
+      await many.audit.append(auditEntry(1));
+      const batch = await many.audit.appendMany([2, 3, 4, 5].map((n) => auditEntry(n)));
+      assert.deepEqual(batch.map((r) => r.seq), [2, 3, 4, 5]);
+      const last = await many.audit.append(auditEntry(6));
+      assert.equal(last.seq, 6);
+      const expected = (await one.audit.list()).items;
+      const got = (await many.audit.list()).items;
+      // The tenant id is hashed in, so the two chains differ; each must hold up on its own and carry the same entries.
+      assert.deepEqual(got.map(({ hash: _h, prevHash: _p, ...e }) => e), expected.map(({ hash: _h, prevHash: _p, ...e }) => e));
+      let prev = GENESIS_HASH;
+      for (const r of got) {
+        assert.equal(r.prevHash, prev);
+        assert.equal(r.hash, auditHash(many.tenantId, r.seq, prev, r));
+        prev = r.hash;
+      }
+      assert.deepEqual(batch, got.slice(1, 5), 'appendMany returns the records as stored');
+      assert.deepEqual(await many.audit.verifyChain(), { ok: true, entries: 6, headHash: last.hash });
+      assert.deepEqual(await many.audit.head(), { seq: 6, hash: last.hash });
+    });
+
+    test('appendMany: hundreds at once; inside a failed transaction all of them vanish', async () => {
+      const t = await ctx.newTenant();
+      const records = await t.audit.appendMany(Array.from({ length: 1203 }, (_, i) => auditEntry(i)));
+      assert.equal(records.length, 1203);
+      assert.equal(records[1202]!.seq, 1203);
+      await assert.rejects(
+        t.transaction(async (tx) => {
+          await tx.audit.appendMany([auditEntry(1), auditEntry(2)]);
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await t.audit.verifyChain(), { ok: true, entries: 1203, headHash: records[1202]!.hash });
+      const other = await ctx.newTenant();
+      assert.equal((await other.audit.appendMany([auditEntry(1)]))[0]!.prevHash, GENESIS_HASH, 'each tenant has its own chain');
+    });
+
+    test('concurrent appendMany calls queue rather than fork the chain', async () => {
+      const t = await ctx.newTenant();
+      await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? t.audit.appendMany([auditEntry(i), auditEntry(i + 10)]) : t.audit.append(auditEntry(i)))));
+      assert.deepEqual(await t.audit.verifyChain().then((r) => [r.ok, r.entries]), [true, 9]);
+    });
+
     test('canonical JSON sorts keys at every depth', () => {
       assert.equal(canonicalJson({ b: 1, a: [{ d: true, c: null }, 'x'] }), '{"a":[{"c":null,"d":true},"x"],"b":1}');
     });

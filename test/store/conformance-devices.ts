@@ -25,7 +25,7 @@ export function deviceRecord(id: string, overrides: Partial<ManagedDeviceRecord>
     lastSyncAt: undefined,
     identityThumbprint: undefined,
     identityCertificate: undefined,
-    desiredStateHash: undefined,
+    desiredStateHash: undefined, recheckAt: undefined,
     version: 1,
     createdAt: T0,
     updatedAt: T0,
@@ -203,6 +203,9 @@ export function devicesConformance(ctx: SuiteContext): void {
       assert.equal(await t.devices.touchDevice('nope', at(20)), false);
       const other = await ctx.newTenant();
       assert.equal(await other.devices.touchDevice('d1', at(30)), false, 'another tenant cannot touch it');
+      const due = await t.devices.updateDevice('d1', { recheckAt: at(99) }, at(21));
+      assert.deepEqual(due?.recheckAt, at(99));
+      assert.equal((await t.devices.updateDevice('d1', { recheckAt: null }, at(22)))?.recheckAt, undefined, 'null clears it');
     });
 
     test('of concurrent updates expecting the same version exactly one succeeds', async () => {

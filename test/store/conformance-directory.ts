@@ -88,6 +88,28 @@ export function directoryConformance(ctx: SuiteContext): void {
       await rejectsWith(t.directory.listUsers({ limit: 0 }), 'KF_USAGE');
     });
 
+    test('listUserRefs: every user of the tenant, in id order, with only what evaluation needs', async () => {
+      const t = await ctx.newTenant();
+      assert.deepEqual(await t.directory.listUserRefs(), []);
+      for (const id of ['u3', 'u0', 'u2', 'u1']) {
+        await t.directory.putUser(userRecord(id, { userPrincipalName: `${id.toUpperCase()}@Example.com`, isExchangeOnline: id !== 'u2', displayName: `long name ${id}`, externalId: `x-${id}` }));
+      }
+      await (await ctx.newTenant()).directory.putUser(userRecord('u9'));
+      assert.deepEqual(await t.directory.listUserRefs(), [
+        { id: 'u0', userPrincipalName: 'U0@Example.com', isExchangeOnline: true },
+        { id: 'u1', userPrincipalName: 'U1@Example.com', isExchangeOnline: true },
+        { id: 'u2', userPrincipalName: 'U2@Example.com', isExchangeOnline: false },
+        { id: 'u3', userPrincipalName: 'U3@Example.com', isExchangeOnline: true },
+      ]);
+      await t.directory.replaceUser(userRecord('u2', { userPrincipalName: 'renamed@example.com', isExchangeOnline: true }));
+      await t.directory.deleteUser('u0');
+      assert.deepEqual((await t.directory.listUserRefs()).map((u) => [u.id, u.userPrincipalName, u.isExchangeOnline]), [
+        ['u1', 'U1@Example.com', true],
+        ['u2', 'renamed@example.com', true],
+        ['u3', 'U3@Example.com', true],
+      ]);
+    });
+
     test('SQL metacharacters and non-ASCII text are stored as data', async () => {
       const t = await ctx.newTenant();
       const nasty = `Robert'); DROP TABLE users;-- "%_\\ ü 名前`;

@@ -43,6 +43,25 @@ export function scepConformance(ctx: SuiteContext): void {
       assert.deepEqual(await t.scep.consumeChallenge('nope', at(1)), { outcome: 'unknown' });
     });
 
+    test('withdrawChallenges uses up a device’s unused challenges, of every profile or of one profile prefix', async () => {
+      const t = await withProfile(ctx);
+      await t.scep.putProfile(profileRecord('p-x-1'));
+      await t.scep.putChallenge(challengeRecord('a', 'default', { deviceId: 'd1' }));
+      await t.scep.putChallenge(challengeRecord('b', 'p-x-1', { deviceId: 'd1' }));
+      await t.scep.putChallenge(challengeRecord('c', 'p-x-1', { deviceId: 'd2' }));
+      await t.scep.putChallenge(challengeRecord('d', 'p-x-1', { deviceId: 'd1' }));
+      assert.equal((await t.scep.consumeChallenge('d', at(1))).outcome, 'ok');
+      // A prefix is compared as text, not as a LIKE pattern.
+      assert.equal(await t.scep.withdrawChallenges('d1', 'p_x', at(2)), 0);
+      assert.equal(await t.scep.withdrawChallenges('d1', 'p-x-', at(2)), 1, 'only b: d was used already, a is another profile');
+      assert.equal((await t.scep.consumeChallenge('b', at(3))).outcome, 'used');
+      assert.equal((await t.scep.consumeChallenge('c', at(3))).outcome, 'ok', 'another device’s challenge stands');
+      assert.equal(await t.scep.withdrawChallenges('d1', undefined, at(4)), 1);
+      assert.equal((await t.scep.consumeChallenge('a', at(5))).outcome, 'used');
+      const other = await ctx.newTenant();
+      assert.equal(await other.scep.withdrawChallenges('d2', undefined, at(6)), 0);
+    });
+
     test('an expired challenge is refused, at and after expiresAt, and stays unusable', async () => {
       const t = await withProfile(ctx);
       await t.scep.putChallenge(challengeRecord('h1', 'default', { expiresAt: at(HOUR) }));

@@ -1,5 +1,5 @@
 /** AuditStore (src/store/audit.ts) on Kysely, for one tenant. */
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { KeyfleetError } from '../../errors.ts';
 import {
   GENESIS_HASH,
@@ -20,6 +20,8 @@ import { inTransaction } from './transaction.ts';
 import { decodeCursor, encodeCursor, fromMs, pageOffset, pageSize, toMs } from './values.ts';
 
 const VERIFY_BATCH = 1000;
+/** 12 parameters a row: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement. */
+const ROWS_PER_INSERT = 500;
 
 export class KyselyAuditStore implements AuditStore {
   readonly #db: Kysely<Database>;
@@ -30,21 +32,29 @@ export class KyselyAuditStore implements AuditStore {
     this.#tenantId = tenantId;
   }
 
-  append(entry: AuditEntry): Promise<AuditRecord> {
+  async append(entry: AuditEntry): Promise<AuditRecord> {
+    return (await this.appendMany([entry]))[0]!;
+  }
+
+  appendMany(entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
     const t = this.#tenantId;
-    const at = toMs(entry.at, 'at');
+    if (entries.length === 0) return Promise.resolve([]);
     return guarded(
       () =>
         inTransaction(this.#db, async (db) => {
+          const ats = entries.map((e) => toMs(e.at, 'at'));
           // The head is read and extended under the tenant's lock: concurrent appends queue rather than fork.
           if (!(await lockTenant(db, t))) throw new KeyfleetError('KF_NOT_FOUND', 'the tenant does not exist');
           const head = await db.selectFrom('audit_events').select(['seq', 'hash']).where('tenant_id', '=', t).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-          const seq = head === undefined ? 1 : Number(head.seq) + 1;
-          const prevHash = head?.hash ?? GENESIS_HASH;
-          const hash = auditHash(t, seq, prevHash, entry);
-          await db
-            .insertInto('audit_events')
-            .values({
+          let seq = head === undefined ? 0 : Number(head.seq);
+          let prevHash = head?.hash ?? GENESIS_HASH;
+          const records: AuditRecord[] = [];
+          const rows: Insertable<AuditEventsTable>[] = [];
+          for (const [i, entry] of entries.entries()) {
+            seq++;
+            const hash = auditHash(t, seq, prevHash, entry);
+            const at = ats[i]!;
+            rows.push({
               tenant_id: t,
               seq,
               actor_id: entry.actorId,
@@ -57,9 +67,12 @@ export class KyselyAuditStore implements AuditStore {
               at,
               prev_hash: prevHash,
               hash,
-            })
-            .execute();
-          return { ...entry, at: fromMs(at), seq, prevHash, hash };
+            });
+            records.push({ ...entry, at: fromMs(at), seq, prevHash, hash });
+            prevHash = hash;
+          }
+          for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) await db.insertInto('audit_events').values(rows.slice(i, i + ROWS_PER_INSERT)).execute();
+          return records;
         }),
       { conflict: 'the audit log was appended to concurrently' },
     );

@@ -58,6 +58,7 @@ export class KyselyDeviceStore implements DeviceStore {
       identity_thumbprint: orNull(record.identityThumbprint),
       identity_certificate: orNull(record.identityCertificate),
       desired_state_hash: orNull(record.desiredStateHash),
+      recheck_at: optionalMs(record.recheckAt, 'recheckAt'),
       version: record.version,
       created_at: toMs(record.createdAt, 'createdAt'),
       updated_at: toMs(record.updatedAt, 'updatedAt'),
@@ -342,6 +343,7 @@ function patchColumns(patch: DevicePatch): Partial<Omit<ManagedDevicesTable, 'te
   if (patch.identityThumbprint !== undefined) columns.identity_thumbprint = patch.identityThumbprint;
   if (patch.identityCertificate !== undefined) columns.identity_certificate = patch.identityCertificate;
   if (patch.desiredStateHash !== undefined) columns.desired_state_hash = patch.desiredStateHash;
+  if (patch.recheckAt !== undefined) columns.recheck_at = patch.recheckAt === null ? null : toMs(patch.recheckAt, 'recheckAt');
   return columns;
 }
 
@@ -367,6 +369,7 @@ export function deviceFromRow(row: Selectable<ManagedDevicesTable>): ManagedDevi
     identityThumbprint: orUndefined(row.identity_thumbprint),
     identityCertificate: optionalBytes(row.identity_certificate),
     desiredStateHash: orUndefined(row.desired_state_hash),
+    recheckAt: optionalDate(row.recheck_at),
     version: Number(row.version),
     createdAt: fromMs(row.created_at),
     updatedAt: fromMs(row.updated_at),

@@ -10,6 +10,7 @@ import type {
   PageOptions,
   UserFilter,
   UserRecord,
+  UserRef,
 } from '../directory.ts';
 import { guarded } from './errors.ts';
 import type { Database, GroupsTable, UsersTable } from './schema.ts';
@@ -98,6 +99,18 @@ export class KyselyDirectoryStore implements DirectoryStore {
       if (filter !== undefined) query = query.where(USER_COLUMNS[filter.attribute], '=', userFilterValue(filter));
       const row = await query.executeTakeFirstOrThrow();
       return Number(row.n);
+    });
+  }
+
+  listUserRefs(): Promise<UserRef[]> {
+    return guarded(async () => {
+      const rows = await this.#db
+        .selectFrom('users')
+        .select(['id', 'user_principal_name', 'is_exchange_online'])
+        .where('tenant_id', '=', this.#tenantId)
+        .orderBy('id')
+        .execute();
+      return rows.map((r) => ({ id: r.id, userPrincipalName: r.user_principal_name, isExchangeOnline: Number(r.is_exchange_online) !== 0 }));
     });
   }
 

@@ -1,5 +1,5 @@
 /** ResourcesStore (src/store/resources.ts) on Kysely, for one tenant. */
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { KeyfleetError } from '../../errors.ts';
 import type { Page, PageOptions } from '../directory.ts';
 import type {
@@ -12,6 +12,7 @@ import type {
   ResourceRecord,
   ResourcesStore,
   UserPfxCertificateRecord,
+  UserPfxCertificateRef,
 } from '../resources.ts';
 import { guarded } from './errors.ts';
 import type { Database } from './schema.ts';
@@ -60,6 +61,9 @@ interface ResourcesDatabase extends Database {
   resource_assignments: ResourceAssignmentsTable;
   user_pfx_certificates: UserPfxCertificatesTable;
 }
+
+/** 14 parameters a row; a row carries up to 256 KiB of PFX, so a statement stays at a few tens of MiB at most. */
+const PFX_ROWS_PER_STATEMENT = 100;
 
 export class KyselyResourcesStore implements ResourcesStore {
   readonly #db: Kysely<ResourcesDatabase>;
@@ -195,28 +199,70 @@ export class KyselyResourcesStore implements ResourcesStore {
   putUserPfxCertificate(record: UserPfxCertificateRecord): Promise<void> {
     return guarded(
       async () => {
-        await this.#db
-          .insertInto('user_pfx_certificates')
-          .values({
-            tenant_id: this.#tenantId,
-            id: record.id,
-            user_principal_name: record.userPrincipalName,
-            upn_key: record.userPrincipalName.toLowerCase(),
-            thumbprint: record.thumbprint,
-            intended_purpose: record.intendedPurpose,
-            start_at: toMs(record.startDateTime, 'startDateTime'),
-            expiration_at: toMs(record.expirationDateTime, 'expirationDateTime'),
-            provider_name: record.providerName,
-            key_name: record.keyName,
-            padding_scheme: record.paddingScheme,
-            encrypted_pfx_blob: record.encryptedPfxBlob,
-            encrypted_pfx_password: record.encryptedPfxPassword,
-            created_at: toMs(record.createdAt, 'createdAt'),
-          })
-          .execute();
+        await this.#db.insertInto('user_pfx_certificates').values(this.#pfxRow(record)).execute();
       },
       { conflict: `certificate ${record.thumbprint} is already imported for ${record.userPrincipalName}`, missing: 'the tenant does not exist' },
     );
+  }
+
+  putUserPfxCertificates(records: readonly UserPfxCertificateRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const t = this.#tenantId;
+    return guarded(
+      () =>
+        inTransaction(this.#db, async (tx) => {
+          const rows = records.map((r) => this.#pfxRow(r));
+          const index = new Map<string, number>();
+          for (const [i, r] of rows.entries()) {
+            const key = `${r.upn_key}\n${r.thumbprint}`;
+            const first = index.get(key);
+            if (first !== undefined) throw new KeyfleetError('KF_CONFLICT', `record ${i}: certificate ${r.thumbprint} for ${r.user_principal_name} repeats record ${first}`);
+            index.set(key, i);
+          }
+          // Stored duplicates are looked for first, so the refusal can name the record; the unique constraint
+          // still catches one imported concurrently (with the generic message below).
+          let clash: number | undefined;
+          for (let i = 0; i < rows.length; i += PFX_ROWS_PER_STATEMENT) {
+            const chunk = rows.slice(i, i + PFX_ROWS_PER_STATEMENT);
+            const found = await tx
+              .selectFrom('user_pfx_certificates')
+              .select(['upn_key', 'thumbprint'])
+              .where('tenant_id', '=', t)
+              .where('upn_key', 'in', [...new Set(chunk.map((r) => r.upn_key))])
+              .where('thumbprint', 'in', [...new Set(chunk.map((r) => r.thumbprint))])
+              .execute();
+            for (const f of found) {
+              const at = index.get(`${f.upn_key}\n${f.thumbprint}`);
+              if (at !== undefined && (clash === undefined || at < clash)) clash = at;
+            }
+          }
+          if (clash !== undefined) {
+            const r = rows[clash]!;
+            throw new KeyfleetError('KF_CONFLICT', `record ${clash}: certificate ${r.thumbprint} is already imported for ${r.user_principal_name}`);
+          }
+          for (let i = 0; i < rows.length; i += PFX_ROWS_PER_STATEMENT) await tx.insertInto('user_pfx_certificates').values(rows.slice(i, i + PFX_ROWS_PER_STATEMENT)).execute();
+        }),
+      { conflict: 'a certificate of the batch was imported concurrently; nothing of the batch was stored', missing: 'the tenant does not exist' },
+    );
+  }
+
+  #pfxRow(record: UserPfxCertificateRecord): Insertable<UserPfxCertificatesTable> {
+    return {
+      tenant_id: this.#tenantId,
+      id: record.id,
+      user_principal_name: record.userPrincipalName,
+      upn_key: record.userPrincipalName.toLowerCase(),
+      thumbprint: record.thumbprint,
+      intended_purpose: record.intendedPurpose,
+      start_at: toMs(record.startDateTime, 'startDateTime'),
+      expiration_at: toMs(record.expirationDateTime, 'expirationDateTime'),
+      provider_name: record.providerName,
+      key_name: record.keyName,
+      padding_scheme: record.paddingScheme,
+      encrypted_pfx_blob: record.encryptedPfxBlob,
+      encrypted_pfx_password: record.encryptedPfxPassword,
+      created_at: toMs(record.createdAt, 'createdAt'),
+    };
   }
 
   getUserPfxCertificate(id: string): Promise<UserPfxCertificateRecord | undefined> {
@@ -242,6 +288,18 @@ export class KyselyResourcesStore implements ResourcesStore {
     return guarded(async () => {
       const result = await this.#db.deleteFrom('user_pfx_certificates').where('tenant_id', '=', this.#tenantId).where('id', '=', id).executeTakeFirst();
       return result.numDeletedRows > 0n;
+    });
+  }
+
+  listUserPfxCertificateRefs(): Promise<UserPfxCertificateRef[]> {
+    return guarded(async () => {
+      const rows = await this.#db
+        .selectFrom('user_pfx_certificates')
+        .select(['id', 'user_principal_name', 'thumbprint', 'intended_purpose'])
+        .where('tenant_id', '=', this.#tenantId)
+        .orderBy('id')
+        .execute();
+      return rows.map((r) => ({ id: r.id, userPrincipalName: r.user_principal_name, thumbprint: r.thumbprint, intendedPurpose: r.intended_purpose }));
     });
   }
 

@@ -80,6 +80,21 @@ export class KyselyScepStore implements ScepStore {
     );
   }
 
+  withdrawChallenges(deviceId: string, profilePrefix: string | undefined, at: Date): Promise<number> {
+    return guarded(async () => {
+      let query = this.#db
+        .updateTable('scep_challenges')
+        .set({ used_at: toMs(at, 'at') })
+        .where('tenant_id', '=', this.#tenantId)
+        .where('device_id', '=', deviceId)
+        .where('used_at', 'is', null);
+      // A prefix compared exactly (no LIKE wildcards from the data): the profile's first characters.
+      if (profilePrefix !== undefined) query = query.where((eb) => eb(eb.fn('substr', ['profile', eb.val(1), eb.val(profilePrefix.length)]), '=', profilePrefix));
+      const result = await query.executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    });
+  }
+
   consumeChallenge(hash: string, now: Date): Promise<ConsumeResult> {
     const at = toMs(now, 'now');
     return guarded(async () => {

@@ -163,6 +163,7 @@ export interface ManagedDevicesTable {
   identity_thumbprint: string | null;
   identity_certificate: Uint8Array | null;
   desired_state_hash: string | null;
+  recheck_at: Int64 | null;
   version: Int64;
   created_at: Int64;
   updated_at: Int64;

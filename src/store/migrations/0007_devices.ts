@@ -25,6 +25,7 @@ export function devices(flavor: SqlFlavor): Migration {
         .addColumn('identity_thumbprint', 'text')
         .addColumn('identity_certificate', t.bytes)
         .addColumn('desired_state_hash', 'text')
+        .addColumn('recheck_at', t.int64)
         .addColumn('version', t.int64, (c) => c.notNull())
         .addColumn('created_at', t.int64, (c) => c.notNull())
         .addColumn('updated_at', t.int64, (c) => c.notNull())
