@@ -15,6 +15,7 @@ Usage:
   keyfleet pfx import|list|show|delete [options]                 imported PFX certificates (encrypted locally, then uploaded)
   keyfleet devices list|show|status|retire|wipe|delete           managed devices and their policy and certificate status (API)
   keyfleet connector keygen|register|list|revoke|run …           the PFX connector: its key pair, its credential, the process
+  keyfleet device enroll|checkin|status|notifications|portal|keystore …  one enrolled device (the Company Portal agent)
   keyfleet audit list|verify [options]                           the hash-chained audit log
   keyfleet --help
 
@@ -90,6 +91,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'devices': {
         const { devicesCommand } = await import('./devices.ts');
         return await devicesCommand(rest);
+      }
+      case 'device': {
+        const { deviceCommand } = await import('./device.ts');
+        return await deviceCommand(rest);
       }
       case 'connector': {
         const { connectorCommand } = await import('./connector.ts');

@@ -17,7 +17,9 @@ import type { FastifyInstance } from 'fastify';
 import { DeliveryWatcher } from '../delivery/watcher.ts';
 import { KeyfleetError } from '../errors.ts';
 import type { DeviceApiOptions } from '../http/device-routes.ts';
-import type { Store } from '../store/store.ts';
+import { Notifier } from '../delivery/notify.ts';
+import type { ManagedDeviceRecord } from '../store/devices.ts';
+import type { Store, TenantStore } from '../store/store.ts';
 import { DEFAULT_TENANT } from './context.ts';
 
 export interface DeliveryWiring {
@@ -88,12 +90,21 @@ export function wireDelivery(config: DeliveryConfig): DeliveryWiring {
     log: config.log,
   });
   const mailer = mailerFrom(config.smtpUrl, config.smtpFrom);
-  const watcher = new DeliveryWatcher({ store: config.store, evaluators, events, ...(mailer ? { mailer } : {}), publicUrl: config.publicUrl, log: config.log });
+  const notifying = { events, ...(mailer ? { mailer } : {}), publicUrl: config.publicUrl, log: config.log };
+  const watcher = new DeliveryWatcher({ store: config.store, evaluators, ...notifying });
+  const notifier = new Notifier(notifying);
+  // A new device learns at once what waits for it: its first desired state, and the notification.
+  const enrolled = async (tenant: TenantStore, device: ManagedDeviceRecord) => {
+    const evaluation = (await evaluators.forTenant(tenant)).evaluateDevice(device);
+    const updated = await tenant.devices.updateDevice(device.id, { desiredStateHash: evaluation.desiredStateHash }, new Date());
+    // Not awaited: a slow mail server must not hold up the device's enrolment.
+    void notifier.notify(tenant, updated ?? device, evaluation).catch((e: unknown) => config.log('enrolment notification failed', { deviceId: device.id, error: e instanceof Error ? e.message : String(e) }));
+  };
   return {
     evaluators,
     events,
     watcher,
-    device: { store: config.store, service, events, enrollment: { store: config.store, authority } },
+    device: { store: config.store, service, events, enrollment: { store: config.store, authority, enrolled } },
     connectorRoutes: (app) => {
       registerConnectorRoutes(app, {
         store: config.store,

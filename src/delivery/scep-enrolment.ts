@@ -97,8 +97,14 @@ export async function registerChallenge(
   return expiresAt;
 }
 
+/**
+ * The device's SCEP URL: the profile's server (scepServerUrls[0], e.g. https://host/scep) with the mirrored
+ * profile's name appended. A URL that already names a profile (https://host/scep/default, as `ca init`
+ * prints) has that name replaced: the device enrols under the profile the admin assigned, not another.
+ */
 export function scepUrl(profile: ScepProfile, storeName: string): string {
-  return `${profile.scepServerUrls[0]!.replace(/\/+$/, '')}/${storeName}`;
+  const server = profile.scepServerUrls[0]!.replace(/\/+$/, '').replace(/(\/scep)\/[^/]+$/, '$1');
+  return `${server}/${storeName}`;
 }
 
 export function caFingerprint(ca: CertificateAuthority): string {

@@ -10,16 +10,13 @@
  * streams of this process; devices connected to other workers see the
  * change at their next timed check-in.
  */
-import { randomUUID } from 'node:crypto';
-import type { SmimePolicy } from '../policy/index.ts';
-import type { NotificationRecord } from '../store/delivery.ts';
-import type { ManagedDeviceRecord } from '../store/devices.ts';
 import type { Store, TenantStore } from '../store/store.ts';
 import type { EvaluatorCache } from './evaluator-cache.ts';
 import type { DeviceEventHub } from './events.ts';
 import type { NotificationMailer } from './mailer.ts';
+import { Notifier } from './notify.ts';
 import { reevaluateAllDevices } from './reevaluate.ts';
-import { etagOf, notificationItem } from './service.ts';
+import { etagOf } from './service.ts';
 
 export interface WatcherOptions {
   readonly store: Store;
@@ -34,17 +31,16 @@ export interface WatcherOptions {
   readonly log?: (message: string, fields: Record<string, string>) => void;
 }
 
-export const NOTIFICATION_TITLE = 'Set up S/MIME in Outlook';
-export const NOTIFICATION_BODY = 'Your organisation has sent certificates for signed and encrypted mail. Open the Company Portal to install them.';
-
 export class DeliveryWatcher {
   readonly #o: WatcherOptions;
+  readonly #notifier: Notifier;
   readonly #seen = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
   constructor(options: WatcherOptions) {
     this.#o = options;
+    this.#notifier = new Notifier(options);
   }
 
   start(): void {
@@ -81,49 +77,8 @@ export class DeliveryWatcher {
     const device = await tenant.devices.getDevice(deviceId);
     if (device === undefined) return;
     this.#o.events.publish(tenant.tenantId, deviceId, { type: 'changed', version: etagOf(device) });
-    if (device.managementState !== 'managed') return;
     const evaluator = await this.#o.evaluators.forTenant(tenant, { allowStale: true });
-    const evaluation = evaluator.evaluateDevice(device);
-    const collects = evaluation.desired.certificates.some((c) => c.kind !== 'trustedRoot');
-    if (!collects) return;
-    const channels = new Set<string>();
-    for (const p of evaluation.policies) {
-      if (p.status !== 'applicable') continue;
-      const policy = await tenant.resources.getResource('policy', p.id);
-      channels.add((policy?.body as unknown as SmimePolicy | undefined)?.endUserNotification ?? 'companyPortal');
-    }
-    const email = channels.has('email');
-    const record: NotificationRecord = {
-      id: randomUUID(),
-      deviceId,
-      channel: email ? 'email' : 'companyPortal',
-      title: NOTIFICATION_TITLE,
-      body: NOTIFICATION_BODY,
-      createdAt: this.#now(),
-      readAt: undefined,
-      sentAt: undefined,
-      sendError: undefined,
-    };
-    await tenant.delivery.putNotification(record);
-    this.#o.events.publish(tenant.tenantId, deviceId, { type: 'notification', notification: notificationItem(record) });
-    if (email) await this.#mail(tenant, device, record);
-  }
-
-  async #mail(tenant: TenantStore, device: ManagedDeviceRecord, record: NotificationRecord): Promise<void> {
-    const user = await tenant.directory.getUser(device.userId);
-    if (this.#o.mailer === undefined || user?.mail === undefined) {
-      await tenant.delivery.recordNotificationSend(record.id, { error: this.#o.mailer === undefined ? 'no mail server configured' : 'the user has no mail address' });
-      return;
-    }
-    try {
-      await this.#o.mailer.sendPortalNotification({ to: user.mail, displayName: user.displayName, deviceName: device.deviceName, link: `${this.#o.publicUrl.replace(/\/+$/, '')}/portal/open/${record.id}` });
-      await tenant.delivery.recordNotificationSend(record.id, { sentAt: this.#now() });
-    } catch (e) {
-      // The in-app notification stands; the failure is on the record for the admin to see.
-      const code = e instanceof Error && 'code' in e ? String((e as { code: unknown }).code) : 'error';
-      await tenant.delivery.recordNotificationSend(record.id, { error: code });
-      this.#o.log?.('notification mail not sent', { tenantId: tenant.tenantId, deviceId: device.id, code });
-    }
+    await this.#notifier.notify(tenant, device, evaluator.evaluateDevice(device));
   }
 
   #now(): Date {

@@ -61,10 +61,10 @@ export interface Served {
 }
 
 /** Starts `keyfleet serve --data DIR --port 0 --quiet …` and waits for its "serving … at URL" line. */
-export async function startServe(dataDir: string, extra: readonly string[] = []): Promise<Served> {
+export async function startServe(dataDir: string, extra: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Served> {
   const child: ChildProcess = spawn(node, [bin, 'serve', '--data', dataDir, '--port', '0', '--quiet', ...extra], {
     cwd: repoRoot,
-    env: { ...process.env, NODE_COMPILE_CACHE: compileCache },
+    env: { ...process.env, NODE_COMPILE_CACHE: compileCache, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
