@@ -26,14 +26,12 @@ import type { DeviceCertificateRecord, ManagedDeviceRecord } from '../store/devi
 import type { TenantStore } from '../store/store.ts';
 import { decodeCertificate } from '../x509/certificate.ts';
 import type { DeviceEvaluation } from './evaluator.ts';
-import { CHALLENGE_TTL_MS, caFingerprint, deriveChallenge, ensureScepStoreProfile, expectedNames, registerChallenge, renewalDue, renewalTime, scepStorePrefix, scepUrl } from './scep-enrolment.ts';
+import { AWAITING_ENROLMENT, CHALLENGE_TTL_MS, caFingerprint, deriveChallenge, ensureScepStoreProfile, expectedNames, registerChallenge, renewalDue, renewalTime, scepStorePrefix, scepUrl } from './scep-enrolment.ts';
 
 /** States in which a certificate is on the device (or may be): removal must go through the device. */
 const ON_DEVICE = new Set(['installed', 'renewVerified', 'renewalRequested', 'installFailed', 'enrollmentSucceeded', 'responsePending', 'responseProcessingFailed', 'deleteFailed']);
 /** States after which a row is history. */
 const GONE = new Set(['deleted', 'removedFromCollection']);
-/** SCEP states waiting for the device to enrol with the challenge it was given. */
-const AWAITING_ENROLMENT = new Set(['challengeIssued', 'renewalRequested']);
 
 export interface ReconcileContext {
   readonly tx: TenantStore;

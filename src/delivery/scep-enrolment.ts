@@ -120,3 +120,24 @@ export function renewalTime(notBefore: Date, notAfter: Date, thresholdPercent: n
 export function renewalDue(notBefore: Date, notAfter: Date, thresholdPercent: number, now: Date): boolean {
   return notAfter > notBefore && now >= renewalTime(notBefore, notAfter, thresholdPercent);
 }
+
+/** SCEP states in which a device is waiting to enrol with the challenge it was handed. */
+export const AWAITING_ENROLMENT: ReadonlySet<string> = new Set(['challengeIssued', 'renewalRequested']);
+
+/**
+ * Checked when a challenge of a mirrored profile is presented (src/http/pki.ts): the device it is bound to
+ * must still be managed and still be waiting to enrol for that profile. Retire, wipe, unassignment and
+ * the device's own removal report withdraw challenges too; this holds even for a device that never
+ * checked in again after losing the profile.
+ */
+export async function deviceMayEnrol(tx: Pick<TenantStore, 'devices'>, deviceId: string, storeProfile: string): Promise<boolean> {
+  const device = await tx.devices.getDevice(deviceId);
+  if (device === undefined || device.managementState !== 'managed') return false;
+  const rows = (await tx.devices.listCertificateStates({ deviceId }, { limit: 1000 })).items;
+  return rows.some((r) => r.source === 'scep' && AWAITING_ENROLMENT.has(r.state) && storeProfile.startsWith(scepStorePrefix(r.profileId)));
+}
+
+/** Mirrored profiles' names: only their challenges are bound to managed devices. */
+export function isMirroredProfile(storeProfile: string): boolean {
+  return /^p-[A-Za-z0-9-]+-[0-9a-f]{12}$/.test(storeProfile);
+}

@@ -16,6 +16,7 @@ import type { DeviceEventHub } from './events.ts';
 import type { NotificationMailer } from './mailer.ts';
 import { Notifier } from './notify.ts';
 import { reevaluateAllDevices } from './reevaluate.ts';
+import { AWAITING_ENROLMENT, scepStorePrefix } from './scep-enrolment.ts';
 import { etagOf } from './service.ts';
 
 export interface WatcherOptions {
@@ -78,7 +79,13 @@ export class DeliveryWatcher {
     if (device === undefined) return;
     this.#o.events.publish(tenant.tenantId, deviceId, { type: 'changed', version: etagOf(device) });
     const evaluator = await this.#o.evaluators.forTenant(tenant, { allowStale: true });
-    await this.#notifier.notify(tenant, device, evaluator.evaluateDevice(device));
+    const evaluation = evaluator.evaluateDevice(device);
+    // A challenge for a SCEP profile the device no longer has must not enrol, even if it never checks in again.
+    const wanted = new Set(evaluation.desired.certificates.filter((c) => c.kind === 'scep').map((c) => c.profileId));
+    for (const row of (await tenant.devices.listCertificateStates({ deviceId }, { limit: 1000 })).items) {
+      if (row.source === 'scep' && AWAITING_ENROLMENT.has(row.state) && !wanted.has(row.profileId)) await tenant.scep.withdrawChallenges(deviceId, scepStorePrefix(row.profileId), this.#now());
+    }
+    await this.#notifier.notify(tenant, device, evaluation);
   }
 
   #now(): Date {

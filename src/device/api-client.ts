@@ -140,7 +140,7 @@ export class DeviceApiClient {
     const fetchImpl = this.#options.fetch ?? fetch;
     let response: Response;
     try {
-      response = await fetchImpl(url, { headers: { accept: 'text/event-stream', ...this.#signed('GET', url) }, signal });
+      response = await fetchImpl(url, { headers: { accept: 'text/event-stream', ...this.#signed('GET', url) }, signal, redirect: 'error' });
     } catch (e) {
       clearTimeout(timer);
       if (options.signal?.aborted) return;
@@ -164,7 +164,7 @@ export class DeviceApiClient {
       const reader = response.body.getReader();
       try {
         for (;;) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
           try {
             chunk = await reader.read();
           } catch (e) {

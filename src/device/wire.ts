@@ -187,7 +187,9 @@ function removeItem(v: unknown): RemoveItem {
   const o = object(v, 'a remove item');
   const reason = o['reason'];
   if (!REMOVE_REASONS.includes(reason as RemoveItem['reason'])) fail('a remove item has an unknown reason');
-  return { id: text(o, 'id', 128, ID), thumbprint: text(o, 'thumbprint', 40, SHA1_HEX).toUpperCase(), reason: reason as RemoveItem['reason'] };
+  const kind = o['kind'];
+  if (kind !== 'scep' && kind !== 'imported') fail('a remove item has an unknown kind');
+  return { id: text(o, 'id', 128, ID), kind, thumbprint: text(o, 'thumbprint', 40, SHA1_HEX).toUpperCase(), reason: reason as RemoveItem['reason'] };
 }
 
 export function parseDesiredState(body: unknown): DesiredState {

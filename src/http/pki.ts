@@ -10,7 +10,8 @@ import type { RegistrationAuthority } from '../ca/registration-authority.ts';
 import { type CertificateProfile, parseCertificateProfile } from '../ca/templates.ts';
 import { type OcspResponder, createOcspResponder } from '../ca/ocsp.ts';
 import { type ScepService, createScepService } from '../scep/service.ts';
-import { StoreChallengeValidator } from '../scep/challenge.ts';
+import { StoreChallengeValidator, type ChallengeValidator } from '../scep/challenge.ts';
+import { deviceMayEnrol, isMirroredProfile } from '../delivery/scep-enrolment.ts';
 import { caScepIssuer, scepProfileOf } from '../scep/ca-issuer.ts';
 import type { ScepProfile } from '../scep/policy.ts';
 
@@ -45,6 +46,14 @@ export function createPkiServices(options: PkiServicesOptions): PkiServices {
   // each is kept from the last lookup for the (synchronous) issuer callback.
   const caProfiles = new Map<string, { readonly profile: CertificateProfile; readonly scep: ScepProfile; readonly readAt: number }>();
   const challenges = new StoreChallengeValidator(tenant.scep, clock);
+  // A challenge handed to a managed device enrols only while that device still waits for that profile.
+  const deviceBound: ChallengeValidator = {
+    async validate(password, profile, now) {
+      const outcome = await challenges.validate(password, profile, now);
+      if (!outcome.ok || outcome.grant.deviceId === undefined || !isMirroredProfile(profile)) return outcome;
+      return (await deviceMayEnrol(tenant, outcome.grant.deviceId, profile)) ? outcome : { ok: false, reason: 'used' };
+    },
+  };
   const scep = createScepService({
     // Read on every request; parsed profiles are kept for a short while (a change shows within PROFILE_TTL_MS).
     profiles: async (name) => {
@@ -59,7 +68,7 @@ export function createPkiServices(options: PkiServicesOptions): PkiServices {
     },
     issuer: caScepIssuer(ca, (name) => caProfiles.get(name)?.profile),
     ra,
-    challengeValidator: challenges,
+    challengeValidator: deviceBound,
     store: tenant.scep,
     clock,
   });
