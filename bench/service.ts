@@ -4,11 +4,15 @@
  * nested groups, 50 policies at --scale 1) on SQLite and on PostgreSQL, and
  * measures on each:
  *
- * - one device's effective state as a check-in pays for it (device row,
- *   cached evaluator, evaluation and desiredStateHash), p50/p99;
+ * - one device's effective state as a check-in pays for it (device row
+ *   concurrently with the cached evaluator, which reads the audit head at
+ *   most once a second; evaluation and desiredStateHash), p50/p99, with the
+ *   CPU it costs and the machine's load; and with the head read each time;
  * - re-evaluating every device from nothing and after audited membership
  *   changes (snapshot rebuild and hash writes included);
- * - bulk PFX import through POST /api/v1/userPfxCertificates (records/s);
+ * - bulk PFX import (records/s) in batches of 100 through
+ *   POST /api/v1/userPfxCertificates/import, and one a request through
+ *   POST /api/v1/userPfxCertificates, with 1 and 8 clients;
  * - API latency under 64 concurrent clients (autocannon) on
  *   GET /api/v1/users?limit=50 and GET /api/v1/users/{id}/effectiveState;
  * - issue 4's targets with PASS/MISS.
@@ -33,7 +37,7 @@ import { cleanupNow, stopChild, trackDir } from './pki/cleanup.ts';
 import { selfTimes } from './pki/cpuprofile.ts';
 import { type BenchDb, type DbName, postgresDb, sqliteDb } from './service/db.ts';
 import { firstBuild, measureCheckins, measureReevaluation } from './service/evaluation.ts';
-import { measureApi, measureBatchedImport, measurePfxImport, preparePfxUploads, startServer } from './service/http.ts';
+import { batchBodies, measureApi, measurePfxImport, preparePfxUploads, startServer } from './service/http.ts';
 import { type DbReport, type Outcome, type ServiceReport, evaluateTargets, num, renderText } from './service/report.ts';
 import { BULK_TABLE_NAMES, type Sizes, TENANT, bulkTables, seedResources, sizesFor, userId } from './service/seed.ts';
 
@@ -41,7 +45,10 @@ const USAGE = 'Usage: node bench/service.ts [--scale F] [--db sqlite|postgres|bo
 const SECTIONS = ['checkins', 'reevaluate', 'pfx', 'api'] as const;
 const SKIPPED = { ok: false, error: 'skipped (--only)' } as const;
 const API_CLIENTS = 64;
+/** Records per POST …/import, as `keyfleet pfx import --manifest` sends them (src/cli/pfx.ts). */
 const PFX_BATCH = 100;
+/** How long a check-in may reuse the tenant's audit head read (EvaluatorCache.forTenant maxHeadAgeMs). */
+const CHECKIN_MAX_HEAD_AGE_MS = 1000;
 const BUDGET_MS = 40 * 60 * 1000;
 
 function progress(text: string): void {
@@ -113,7 +120,13 @@ async function benchDb(name: DbName, plan: Plan, scratch: string, dropLater: (db
     const checkins = plan.only.has('checkins')
       ? await attempt('check-ins', () => {
           progress(`${db.name}: ${num(plan.checkins)} check-ins`);
-          return profiled(plan, `${db.name}-checkins`, profiles, () => measureCheckins(tenant, cache, plan.sizes, plan.checkins, Math.min(500, plan.checkins)));
+          return profiled(plan, `${db.name}-checkins`, profiles, () =>
+            measureCheckins(tenant, cache, plan.sizes, plan.checkins, Math.min(500, plan.checkins), {
+              maxHeadAgeMs: CHECKIN_MAX_HEAD_AGE_MS,
+              ...(db.backendCpu ? { dbCpu: db.backendCpu } : {}),
+              ...(db.ping ? { ping: db.ping } : {}),
+            }),
+          );
         })
       : SKIPPED;
     const reevaluation = plan.only.has('reevaluate')
@@ -134,14 +147,12 @@ async function benchDb(name: DbName, plan: Plan, scratch: string, dropLater: (db
         if (plan.only.has('pfx')) {
           pfxImport = await attempt('PFX import', async () => {
             const runs = [];
-            for (const connections of [1, 8]) {
-              const bodies = preparePfxUploads(scratch, plan.pfxRecords, plan.sizes.users, `${db.name}/${connections}`);
-              progress(`${db.name}: importing ${num(bodies.length)} PFX records, ${connections} client(s)`);
-              runs.push(await measurePfxImport(server, token, bodies, connections));
+            for (const [endpoint, connections] of [['batch', 1], ['batch', 8], ['single', 1], ['single', 8]] as const) {
+              const bodies = preparePfxUploads(scratch, plan.pfxRecords, plan.sizes.users, `${db.name}/${endpoint}/${connections}`);
+              const perRequest = endpoint === 'batch' ? PFX_BATCH : 1;
+              progress(`${db.name}: importing ${num(bodies.length)} PFX records, ${perRequest} a request, ${connections} client(s)`);
+              runs.push(await measurePfxImport(server, token, endpoint, endpoint === 'batch' ? batchBodies(bodies, PFX_BATCH) : bodies, perRequest, connections, db.backendCpu));
             }
-            const bodies = preparePfxUploads(scratch, plan.pfxRecords, plan.sizes.users, `${db.name}/batched`);
-            progress(`${db.name}: importing ${num(bodies.length)} PFX records in-process, ${PFX_BATCH} per transaction`);
-            runs.push(await measureBatchedImport(tenant, bodies, PFX_BATCH));
             return runs;
           });
         }

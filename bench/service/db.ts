@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import pg from 'pg';
 import { SQLITE_FILE_NAME, openStore } from '../../src/store/open.ts';
+import { processCpuSeconds } from '../pki/servers.ts';
 import type { Store } from '../../src/store/store.ts';
 
 export type DbName = 'sqlite' | 'postgres';
@@ -34,6 +35,16 @@ export interface BenchDb {
   /** Refreshes the planner's statistics of these tables after the bulk load. */
   analyze(tables: readonly string[]): Promise<void>;
   open(): Promise<Store>;
+  /**
+   * CPU seconds of each of the database's own processes serving this run (PostgreSQL's backends, found by
+   * their application_name); undefined for SQLite, which runs in the process that queries it.
+   */
+  readonly backendCpu?: () => Promise<ReadonlyMap<number, number>>;
+  /**
+   * One bare round trip to the database (`select 1` on a connection of its own): the floor under any query's
+   * latency on this machine at this moment. Undefined for SQLite, which has no round trip.
+   */
+  readonly ping?: () => Promise<void>;
   /** What a server child needs to open the same database: `--data DIR` or a URL. */
   readonly location: { readonly dataDir?: string; readonly url?: string };
   drop(): Promise<void>;
@@ -117,7 +128,11 @@ export async function postgresDb(): Promise<BenchDb> {
   const schema = `kf_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   const url = new URL(base);
   url.searchParams.set('options', `-c search_path=${schema}`);
+  // Names this run's backends in pg_stat_activity, so their CPU time can be read (backendCpu).
+  url.searchParams.set('application_name', schema);
   const scoped = url.toString();
+  let watcher: pg.Client | undefined;
+  let pinger: pg.Client | undefined;
   const admin = async (statement: string): Promise<void> => {
     const client = new pg.Client({ connectionString: base });
     await client.connect();
@@ -157,7 +172,35 @@ export async function postgresDb(): Promise<BenchDb> {
       }
     },
     open: () => openStore({ url: scoped, env: {} }),
-    drop: () => admin(`drop schema if exists ${schema} cascade`),
+    async ping() {
+      if (pinger === undefined) {
+        pinger = new pg.Client({ connectionString: scoped });
+        pinger.on('error', () => {});
+        await pinger.connect();
+      }
+      await pinger.query('select 1');
+    },
+    async backendCpu() {
+      if (watcher === undefined) {
+        watcher = new pg.Client({ connectionString: base });
+        watcher.on('error', () => {});
+        await watcher.connect();
+      }
+      const { rows } = await watcher.query<{ pid: number }>('select pid from pg_stat_activity where application_name = $1', [schema]);
+      const out = new Map<number, number>();
+      for (const { pid } of rows) {
+        const seconds = processCpuSeconds(pid);
+        if (seconds !== undefined) out.set(pid, seconds);
+      }
+      return out;
+    },
+    async drop() {
+      await watcher?.end().catch(() => {});
+      await pinger?.end().catch(() => {});
+      watcher = undefined;
+      pinger = undefined;
+      await admin(`drop schema if exists ${schema} cascade`);
+    },
   };
 }
 

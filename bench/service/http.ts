@@ -1,9 +1,11 @@
 /**
  * bench:service's HTTP measurements against server-child.ts on loopback:
  *
- * - bulk PFX import through the real API path (POST /api/v1/userPfxCertificates,
- *   bearer token, JSON schema, the change and its audit entry in one
- *   transaction), with uploads prepared beforehand the way `keyfleet pfx
+ * - bulk PFX import through the real API path: batches of 100 through
+ *   POST /api/v1/userPfxCertificates/import (bearer token, JSON schema, the
+ *   records and their audit entries in one transaction), as `keyfleet pfx
+ *   import --manifest` sends them, and one record a request through
+ *   POST /api/v1/userPfxCertificates; uploads prepared beforehand the way `keyfleet pfx
  *   import` prepares them (src/policy/pfx-import.ts preparePfxImport: the
  *   PFX still locked by its password, the password RSA-OAEP encrypted to the
  *   connector key). One real PKCS#12, made by openssl, is re-used under a
@@ -18,14 +20,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { LOCAL_OPERATOR } from '../../src/directory/access.ts';
-import { Resources } from '../../src/http/admin/resources-service.ts';
 import { readPfxMetadata } from '../../src/pkcs12/pfx-metadata.ts';
 import { preparePfxImport } from '../../src/policy/pfx-import.ts';
-import type { TenantStore } from '../../src/store/store.ts';
 import { trackChild } from '../pki/cleanup.ts';
 import { processCpuSeconds } from '../pki/servers.ts';
-import { latency } from './evaluation.ts';
 import { upnOf } from './seed.ts';
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
@@ -80,50 +78,83 @@ export function preparePfxUploads(dir: string, count: number, users: number, sal
 }
 
 export interface PfxImportMeasurement {
-  /** HTTP clients; 0 for the in-process batched import. */
+  /** POST /api/v1/userPfxCertificates (one record a request) or …/import (a batch a request). */
+  readonly endpoint: 'single' | 'batch';
+  readonly recordsPerRequest: number;
   readonly connections: number;
   readonly records: number;
   readonly created: number;
   readonly failed: number;
   readonly seconds: number;
   readonly perSecond: number;
+  /** Per request. */
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly bodyBytes: number;
   /** CPU time of the server process per record (the database's own processes aside). */
   readonly serverCpuMsPerRecord: number | undefined;
+  /** CPU time of the database's processes per record (PostgreSQL's backends); undefined on SQLite. */
+  readonly dbCpuMsPerRecord: number | undefined;
 }
 
-export async function measurePfxImport(server: RunningServer, token: string, bodies: readonly string[], connections: number): Promise<PfxImportMeasurement> {
+/** Groups single-record bodies into batch bodies of `perBatch` ({"value": […]}, as `keyfleet pfx import --manifest` sends). */
+export function batchBodies(bodies: readonly string[], perBatch: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < bodies.length; i += perBatch) out.push(`{"value":[${bodies.slice(i, i + perBatch).join(',')}]}`);
+  return out;
+}
+
+/** Posts every body once over `connections` keep-alive clients; each body holds `recordsPerRequest` records. */
+export async function measurePfxImport(
+  server: RunningServer,
+  token: string,
+  endpoint: PfxImportMeasurement['endpoint'],
+  bodies: readonly string[],
+  recordsPerRequest: number,
+  connections: number,
+  backendCpu?: () => Promise<ReadonlyMap<number, number>>,
+): Promise<PfxImportMeasurement> {
   let next = 0;
+  const db0 = await backendCpu?.();
   const cpu0 = processCpuSeconds(server.child.pid!);
   const started = performance.now();
   const r = await autocannon({
     url: server.baseUrl,
-    connections,
+    // autocannon refuses more clients than requests (a small --pfx in batches).
+    connections: Math.min(connections, bodies.length),
     amount: bodies.length,
-    timeout: 30,
+    timeout: 60,
     requests: [{
       method: 'POST',
-      path: '/api/v1/userPfxCertificates',
+      path: endpoint === 'single' ? '/api/v1/userPfxCertificates' : '/api/v1/userPfxCertificates/import',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length]! }),
     }],
   });
   const seconds = (performance.now() - started) / 1000;
   const cpu1 = processCpuSeconds(server.child.pid!);
-  const created = r.statusCodeStats['201']?.count ?? 0;
+  const db1 = await backendCpu?.();
+  const records = bodies.length * recordsPerRequest;
+  const created = Number(r.statusCodeStats['201']?.count ?? 0) * recordsPerRequest;
+  let dbSeconds: number | undefined;
+  if (db0 !== undefined && db1 !== undefined) {
+    dbSeconds = 0;
+    for (const [pid, s] of db1) dbSeconds += s - (db0.get(pid) ?? 0);
+  }
   return {
+    endpoint,
+    recordsPerRequest,
     connections,
-    records: bodies.length,
-    created: Number(created),
-    failed: bodies.length - Number(created),
+    records,
+    created,
+    failed: records - created,
     seconds,
-    perSecond: Number(created) / seconds,
+    perSecond: created / seconds,
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     bodyBytes: bodies[0]?.length ?? 0,
-    serverCpuMsPerRecord: cpu0 === undefined || cpu1 === undefined ? undefined : ((cpu1 - cpu0) * 1000) / bodies.length,
+    serverCpuMsPerRecord: cpu0 === undefined || cpu1 === undefined ? undefined : ((cpu1 - cpu0) * 1000) / records,
+    dbCpuMsPerRecord: dbSeconds === undefined ? undefined : (dbSeconds * 1000) / records,
   };
 }
 
@@ -172,31 +203,5 @@ export async function measureApi(label: string, server: RunningServer, token: st
     errors: r.errors,
     timeouts: r.timeouts,
     serverCpuMsPerRequest: cpu0 === undefined || cpu1 === undefined || r.requests.total === 0 ? undefined : ((cpu1 - cpu0) * 1000) / r.requests.total,
-  };
-}
-
-/**
- * Not the API path: the same uploads through the service's own import (Resources.importPfx: schema check,
- * the row and its audit entry), `perTransaction` to one transaction, in this process. What a batch endpoint
- * would give: one commit, one wait for the disk, per batch instead of per record.
- */
-export async function measureBatchedImport(tenant: TenantStore, bodies: readonly string[], perTransaction: number): Promise<PfxImportMeasurement> {
-  const times: number[] = [];
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  for (let i = 0; i < bodies.length; i += perTransaction) {
-    const t0 = performance.now();
-    await tenant.transaction(async (tx) => {
-      const resources = new Resources(tx, LOCAL_OPERATOR);
-      for (const body of bodies.slice(i, i + perTransaction)) await resources.importPfx(JSON.parse(body));
-    });
-    times.push(performance.now() - t0);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const used = process.cpuUsage(cpu);
-  const l = latency(times);
-  return {
-    connections: 0, records: bodies.length, created: bodies.length, failed: 0, seconds, perSecond: bodies.length / seconds, p50Ms: l.p50Ms, p99Ms: l.p99Ms,
-    bodyBytes: bodies[0]?.length ?? 0, serverCpuMsPerRecord: (used.user + used.system) / 1000 / bodies.length,
   };
 }

@@ -5,7 +5,7 @@
  * A figure that could not be measured is "n/a", never a PASS.
  */
 import type { SelfTimeRow } from '../pki/cpuprofile.ts';
-import type { CheckinMeasurement, Latency, ReevaluationRun, SnapshotBuild } from './evaluation.ts';
+import type { CheckinCost, CheckinMeasurement, Latency, ReevaluationRun, SnapshotBuild } from './evaluation.ts';
 import type { ApiMeasurement, PfxImportMeasurement } from './http.ts';
 import type { Sizes } from './seed.ts';
 
@@ -61,17 +61,17 @@ export function evaluateTargets(databases: readonly DbReport[], sizes: Sizes): T
   const out: Target[] = [];
   for (const d of databases) {
     const c = value(d.checkins);
-    out.push(target(`[${d.db}] one device's effective state p99 ≤ 2 ms: getDevice, then the cached evaluator, then evaluation (best of 5 windows)`, 'at-most', 'ms', c?.bestWindowP99Ms, 2));
-    out.push(target(`[${d.db}] one device's effective state p99 ≤ 2 ms: getDevice and the cached evaluator concurrently, then evaluation (best of 5 windows)`, 'at-most', 'ms', c?.concurrentBestWindowP99Ms, 2));
+    out.push(target(`[${d.db}] one device's effective state p99 ≤ 2 ms, as a check-in asks: getDevice ∥ the cached evaluator (head reused ≤ ${c?.maxHeadAgeMs ?? '?'} ms), then evaluation`, 'at-most', 'ms', c?.checkin.total.p99Ms, 2));
+    out.push(target(`[${d.db}] the same, best of 5 windows (what other processes' load leaves)`, 'at-most', 'ms', c?.checkin.bestWindowP99Ms, 2));
     for (const run of value(d.reevaluation) ?? []) {
       if (run.label.startsWith('again')) continue;
       out.push(target(`[${d.db}] re-evaluating all ${num(sizes.devices)} devices, ${run.label}, ≤ 60 s`, 'at-most', 's', run.ms / 1000, 60));
     }
     if (!d.reevaluation.ok) out.push(target(`[${d.db}] re-evaluating all ${num(sizes.devices)} devices ≤ 60 s`, 'at-most', 's', undefined, 60));
     const imports = value(d.pfxImport) ?? [];
-    const pfx = (connections: number) => imports.find((m) => m.connections === connections && m.failed === 0)?.perSecond;
-    out.push(target(`[${d.db}] PFX import, one client (as \`keyfleet pfx import --manifest\` sends) ≥ 500 records/s`, 'at-least', 'records/s', pfx(1), 500));
-    out.push(target(`[${d.db}] PFX import, 8 concurrent clients ≥ 500 records/s`, 'at-least', 'records/s', pfx(8), 500));
+    const pfx = (endpoint: PfxImportMeasurement['endpoint'], connections: number) => imports.find((m) => m.endpoint === endpoint && m.connections === connections && m.failed === 0)?.perSecond;
+    out.push(target(`[${d.db}] PFX import, batches of 100 through POST …/import, one client (as \`keyfleet pfx import --manifest\` sends) ≥ 500 records/s`, 'at-least', 'records/s', pfx('batch', 1), 500));
+    out.push(target(`[${d.db}] PFX import, batches of 100, 8 concurrent clients ≥ 500 records/s`, 'at-least', 'records/s', pfx('batch', 8), 500));
   }
   return out;
 }
@@ -103,21 +103,33 @@ function renderDb(d: DbReport): string[] {
   section(out, 'Snapshot build (first EvaluatorCache.forTenant: every group, membership, user, assignment, policy, profile, PFX id)', d.snapshot, (s) =>
     `    ${ms(s.ms)}; ${num(s.stats.users)} users, ${num(s.stats.groups)} groups, ${num(s.stats.memberships)} memberships, ${num(s.stats.assignmentTargets)} assigned resources, ` +
     `${num(s.stats.policies)} policies, ${num(s.stats.certificateProfiles)} profiles, ${num(s.stats.pfxCertificates)} PFX; heap in use after it ${num(s.heapMb, 0)} MB`);
-  section(out, 'One device\'s effective state as a check-in pays for it (random devices, one at a time)', d.checkins, (c) =>
-    table(['part', 'p50', 'p90', 'p99', 'max', 'mean'], [
-      latencyRow(`total (${num(c.total.count)} check-ins)`, c.total),
-      latencyRow('getDevice (device row)', c.getDevice),
-      latencyRow('EvaluatorCache.forTenant (audit head)', c.evaluator),
-      latencyRow('evaluateDevice + desiredStateHash', c.evaluate),
-      latencyRow('total, getDevice ∥ forTenant', c.concurrent),
-    ]) + `\n    CPU per check-in ${ms(c.cpuMsPerCheckin)}; best-window p99 ${ms(c.bestWindowP99Ms)} (sequential), ${ms(c.concurrentBestWindowP99Ms)} (concurrent)`);
+  section(out, 'One device\'s effective state as a check-in pays for it (random devices, one at a time)', d.checkins, (c) => {
+    const cost = (x: CheckinCost) =>
+      `CPU per check-in: this process ${ms(x.cpuMs)}${x.dbCpuMs === undefined ? '' : `, PostgreSQL backends ${ms(x.dbCpuMs)}`}; wall ${ms(x.wallMs)}; ` +
+      `both cores ${x.machineBusy === undefined ? '?' : `${num(x.machineBusy * 100)}%`} busy meanwhile (all processes)`;
+    return table(['part', 'p50', 'p90', 'p99', 'max', 'mean'], [
+      latencyRow(`check-in (${num(c.checkin.total.count)}): getDevice ∥ forTenant(allowStale, maxHeadAgeMs ${c.maxHeadAgeMs}), evaluate`, c.checkin.total),
+      latencyRow('  getDevice (device row)', c.checkin.getDevice),
+      latencyRow('  evaluateDevice + desiredStateHash', c.checkin.evaluate),
+      latencyRow(`head read every time (${num(c.headEveryTime.total.count)}): getDevice, forTenant(allowStale), evaluate`, c.headEveryTime.total),
+      latencyRow('  getDevice (device row)', c.headEveryTime.getDevice),
+      latencyRow('  EvaluatorCache.forTenant (audit head)', c.headEveryTime.evaluator),
+      latencyRow('  evaluateDevice + desiredStateHash', c.headEveryTime.evaluate),
+      ...(c.roundTrip === undefined ? [] : [latencyRow(`bare round trip (${num(c.roundTrip.total.count)}): select 1 on its own connection`, c.roundTrip.total)]),
+    ]) +
+      `\n    check-in: best-window p99 ${ms(c.checkin.bestWindowP99Ms)}; ${cost(c.checkin.cost)}` +
+      `\n    head read every time: best-window p99 ${ms(c.headEveryTime.bestWindowP99Ms)}; ${cost(c.headEveryTime.cost)}` +
+      (c.roundTrip === undefined ? '' : `\n    bare round trip: best-window p99 ${ms(c.roundTrip.bestWindowP99Ms)} (no query of ours can beat this floor)`);
+  });
   section(out, 'Re-evaluating every device (reevaluateAllDevices, batches of 1,000; snapshot rebuild included)', d.reevaluation, (runs) =>
     table(['run', 'devices', 'changed', 'rebuild', 'evaluate + write', 'total', 'devices/s'], runs.map((r) => [
       r.label, num(r.devices), num(r.changed), ms(r.rebuildMs), ms(r.evaluateAndWriteMs), ms(r.ms), num(r.devices / (r.ms / 1000)),
     ])));
-  section(out, 'Bulk PFX import: POST /api/v1/userPfxCertificates on loopback, uploads prepared beforehand', d.pfxImport, (runs) =>
-    table(['clients', 'records', 'created', 'seconds', 'records/s', 'p50', 'p99', 'server CPU/record', 'body'], runs.map((m) => [
-      m.connections === 0 ? 'in-process, 100 per transaction (no API; a batch endpoint)' : `${m.connections} over HTTP`, num(m.records), num(m.created), num(m.seconds, 2), num(m.perSecond, 0), ms(m.p50Ms), ms(m.p99Ms), ms(m.serverCpuMsPerRecord), `${num(m.bodyBytes / 1024, 1)} KiB`,
+  section(out, 'Bulk PFX import on loopback, uploads prepared beforehand (p50/p99 per request)', d.pfxImport, (runs) =>
+    table(['endpoint', 'clients', 'records', 'created', 'seconds', 'records/s', 'p50', 'p99', 'server CPU/record', 'db CPU/record', 'body'], runs.map((m) => [
+      m.endpoint === 'batch' ? `POST …/userPfxCertificates/import, ${m.recordsPerRequest} a request` : 'POST …/userPfxCertificates, 1 a request',
+      String(m.connections), num(m.records), num(m.created), num(m.seconds, 2), num(m.perSecond, 0), ms(m.p50Ms), ms(m.p99Ms), ms(m.serverCpuMsPerRecord), ms(m.dbCpuMsPerRecord),
+      `${num(m.bodyBytes / 1024, 1)} KiB`,
     ])));
   section(out, 'API latency under concurrent clients (autocannon, keep-alive)', d.api, (runs) =>
     table(['endpoint', 'clients', 'requests', 'req/s', 'p50', 'p90', 'p99', 'max', 'server CPU/req', 'non-2xx', 'errors'], runs.map((a) => [

@@ -4,12 +4,14 @@
  * encrypts its password with RSA-OAEP to the connector's public key
  * (src/policy/pfx-import.ts) and uploads the still-locked PFX and the
  * encrypted password; neither the password nor a way to open the PFX
- * leaves this machine.
+ * leaves this machine. `import --manifest` uploads the files in batches
+ * (POST …/import, one transaction each) and still reports on each file.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { KeyfleetError, isKeyfleetError } from '../errors.ts';
-import { type IntendedPurpose, IntendedPurposes, type PaddingScheme, PaddingSchemes, preparePfxImport } from '../policy/index.ts';
+import { PFX_BATCH_MAX } from '../http/admin/resources-service.ts';
+import { type IntendedPurpose, IntendedPurposes, type PaddingScheme, PaddingSchemes, type UserPfxCertificateUpload, preparePfxImport } from '../policy/index.ts';
 import { MAX_PFX_BYTES, readPfxMetadata } from '../pkcs12/pfx-metadata.ts';
 import { apiRequest, helpRequested, listAll, parseCommand, printResult, unknownVerb } from './admin.ts';
 import { readBoundedFile } from './io.ts';
@@ -21,7 +23,8 @@ const USAGE = `Usage:
   keyfleet pfx show ID [--json]
   keyfleet pfx delete ID
 PURPOSE: ${IntendedPurposes.join(', ')}. P: ${PaddingSchemes.join(', ')} (default oaepSha512).
-The manifest has one line per PFX: path,upn,password-file,purpose (paths relative to the manifest; a header line is allowed).
+The manifest has one line per PFX: path,upn,password-file,purpose (paths relative to the manifest; a header line is allowed);
+its files are uploaded up to ${PFX_BATCH_MAX} at a time, and each file's result is reported.
 Reaches the service at KEYFLEET_URL with the API token in KEYFLEET_TOKEN.`;
 
 const COLUMNS = ['id', 'userPrincipalName', 'thumbprint', 'intendedPurpose', 'expirationDateTime', 'paddingScheme'] as const;
@@ -114,9 +117,9 @@ function readPassword(path: string): string {
   return readBoundedFile(path, 4096, 'password file').toString('utf8').replace(/\r?\n$/, '');
 }
 
-async function importOne(job: ImportJob, options: ImportOptions): Promise<Record<string, unknown>> {
+function prepare(job: ImportJob, options: ImportOptions): UserPfxCertificateUpload {
   if (!(IntendedPurposes as readonly string[]).includes(job.purpose)) throw new KeyfleetError('KF_USAGE', `purpose must be one of ${IntendedPurposes.join(', ')}`);
-  const upload = preparePfxImport(
+  return preparePfxImport(
     {
       pfx: readBoundedFile(job.path, MAX_PFX_BYTES, 'PFX file'),
       password: readPassword(job.passwordFile),
@@ -128,7 +131,10 @@ async function importOne(job: ImportJob, options: ImportOptions): Promise<Record
     },
     readPfxMetadata,
   );
-  return (await apiRequest('POST', 'api/v1/userPfxCertificates', upload)) as Record<string, unknown>;
+}
+
+async function importOne(job: ImportJob, options: ImportOptions): Promise<Record<string, unknown>> {
+  return (await apiRequest('POST', 'api/v1/userPfxCertificates', prepare(job, options))) as Record<string, unknown>;
 }
 
 /** A minimal CSV line: fields separated by commas, optionally double-quoted ("" inside quotes is a quote). */
@@ -163,12 +169,72 @@ function csvFields(line: string): string[] {
   return out;
 }
 
-/** Imports every line; reports each (imported or why not) and exits 1 when any failed. */
+/** What a batch may hold: the service's record limit, and half its body limit (src/http/admin/pfx-routes.ts). */
+const BATCH_RECORDS = PFX_BATCH_MAX;
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+interface Prepared {
+  readonly line: number;
+  readonly path: string;
+  readonly userPrincipalName: string;
+  readonly upload: UserPfxCertificateUpload;
+}
+
+type ReportLine = Record<string, unknown> & { readonly line: number };
+
+/** Service unreachable or not authorised: every further upload would fail the same way. */
+function fatal(e: unknown): boolean {
+  return isKeyfleetError(e) && (e.code === 'KF_SERVICE_UNREACHABLE' || e.code === 'KF_UNAUTHENTICATED' || e.code === 'KF_FORBIDDEN');
+}
+
+function failure(e: unknown): string {
+  return isKeyfleetError(e) ? `${e.code}: ${e.message.split('\n')[0]}` : `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+}
+
+const imported = (p: Prepared, created: Record<string, unknown>): ReportLine => ({
+  line: p.line, path: p.path, status: 'imported', id: created['id'], thumbprint: created['thumbprint'], userPrincipalName: p.userPrincipalName,
+});
+
+/**
+ * Uploads the prepared files as one batch (POST …/import: one transaction). A refused batch stores nothing,
+ * so each file is then uploaded on its own and gets its own result; so does every file when the service
+ * predates the batch endpoint.
+ */
+async function sendBatch(batch: readonly Prepared[]): Promise<ReportLine[]> {
+  try {
+    const created = ((await apiRequest('POST', 'api/v1/userPfxCertificates/import', { value: batch.map((p) => p.upload) })) as { value: Record<string, unknown>[] }).value;
+    return batch.map((p, i) => imported(p, created[i] ?? {}));
+  } catch (e) {
+    if (fatal(e)) throw e;
+  }
+  const out: ReportLine[] = [];
+  for (const p of batch) {
+    try {
+      out.push(imported(p, (await apiRequest('POST', 'api/v1/userPfxCertificates', p.upload)) as Record<string, unknown>));
+    } catch (e) {
+      if (fatal(e)) throw e;
+      out.push({ line: p.line, path: p.path, status: 'failed', error: failure(e), userPrincipalName: p.userPrincipalName });
+    }
+  }
+  return out;
+}
+
+/**
+ * Imports every line in batches of up to BATCH_RECORDS files (BATCH_BYTES of uploads); reports each file
+ * (imported or why not) in manifest order and exits 1 when any failed.
+ */
 async function importManifest(manifest: string, options: ImportOptions, json: boolean): Promise<number> {
   const base = dirname(manifest);
   const resolve = (p: string) => (isAbsolute(p) ? p : join(base, p));
   const lines = readBoundedFile(manifest, 16 * 1024 * 1024, 'manifest').toString('utf8').split(/\r?\n/);
-  const report: Record<string, unknown>[] = [];
+  const report: ReportLine[] = [];
+  let batch: Prepared[] = [];
+  let bytes = 0;
+  const flush = async () => {
+    if (batch.length > 0) report.push(...(await sendBatch(batch)));
+    batch = [];
+    bytes = 0;
+  };
   for (const [n, line] of lines.entries()) {
     if (line.trim() === '' || line.startsWith('#') || (n === 0 && /^\s*"?path"?\s*,/i.test(line))) continue;
     const fields = csvFields(line);
@@ -177,16 +243,20 @@ async function importManifest(manifest: string, options: ImportOptions, json: bo
       report.push({ line: n + 1, path: path ?? '', status: 'failed', error: 'KF_USAGE: expected path,upn,password-file,purpose' });
       continue;
     }
+    let upload: UserPfxCertificateUpload;
     try {
-      const created = await importOne({ path: resolve(path), userPrincipalName: upn, passwordFile: resolve(passwordFile), purpose }, options);
-      report.push({ line: n + 1, path, status: 'imported', id: created['id'], thumbprint: created['thumbprint'], userPrincipalName: upn });
+      upload = prepare({ path: resolve(path), userPrincipalName: upn, passwordFile: resolve(passwordFile), purpose }, options);
     } catch (e) {
-      // Service unreachable or not authorised: every further line would fail the same way.
-      if (isKeyfleetError(e) && (e.code === 'KF_SERVICE_UNREACHABLE' || e.code === 'KF_UNAUTHENTICATED' || e.code === 'KF_FORBIDDEN')) throw e;
-      const message = isKeyfleetError(e) ? `${e.code}: ${e.message.split('\n')[0]}` : `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
-      report.push({ line: n + 1, path, status: 'failed', error: message, userPrincipalName: upn });
+      report.push({ line: n + 1, path, status: 'failed', error: failure(e), userPrincipalName: upn });
+      continue;
     }
+    const size = upload.encryptedPfxBlob.length + upload.encryptedPfxPassword.length + 1024;
+    if (batch.length === BATCH_RECORDS || (batch.length > 0 && bytes + size > BATCH_BYTES)) await flush();
+    batch.push({ line: n + 1, path, userPrincipalName: upn, upload });
+    bytes += size;
   }
+  await flush();
+  report.sort((a, b) => a.line - b.line);
   printResult(report, json, ['line', 'path', 'userPrincipalName', 'status', 'id', 'error']);
   const failed = report.filter((r) => r['status'] === 'failed').length;
   process.stderr.write(`keyfleet: ${report.length - failed} imported, ${failed} failed\n`);

@@ -68,8 +68,9 @@ export class DeliveryService {
   }
 
   async #full(tenant: TenantStore, tenantId: string, deviceId: string, now: Date): Promise<CheckinResult> {
-    const evaluator = await this.#o.evaluators.forTenant(tenant);
-    const ca = await this.#o.authority(tenantId);
+    // A check-in may see the tenant as it was up to a second ago: the watcher tells the device again once
+    // re-evaluation has the newer state, and a large tenant's rebuild must not hold every check-in.
+    const [evaluator, ca] = await Promise.all([this.#o.evaluators.forTenant(tenant, { allowStale: true, maxHeadAgeMs: 1000 }), this.#o.authority(tenantId)]);
     let queued = 0;
     const result = await tenant.transaction(async (tx) => {
       let device = await tx.devices.getDevice(deviceId);

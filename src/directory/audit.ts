@@ -40,6 +40,28 @@ export function recorded<T>(tenant: TenantStore, actor: Actor, at: Date, change:
   });
 }
 
+/** One change of a batch: what its audit entry says. */
+export type AuditedChange = Omit<Change<unknown>, 'result'>;
+
+/**
+ * `recorded` for a batch: runs `change` in a transaction and appends one audit entry per change it reports,
+ * in order, with one AuditStore.appendMany. All of the batch lands with its entries, or none of it.
+ */
+export function recordedMany<T>(
+  tenant: TenantStore,
+  actor: Actor,
+  at: Date,
+  change: (tx: TenantStore) => Promise<{ readonly result: T; readonly changes: readonly AuditedChange[] }>,
+): Promise<T> {
+  return tenant.transaction(async (tx) => {
+    const c = await change(tx);
+    await tx.audit.appendMany(
+      c.changes.map((x) => ({ actorId: actor.id, actorName: actor.name, action: x.action, resourceType: x.resourceType, resourceId: x.resourceId, before: x.before, after: x.after, at })),
+    );
+    return c.result;
+  });
+}
+
 /** Re-computes the tenant's whole chain; the first entry that does not check out is reported. */
 export function verifyAuditChain(tenant: TenantStore): Promise<AuditChainResult> {
   return tenant.audit.verifyChain();

@@ -2,14 +2,15 @@
  * The cached per-tenant evaluator (src/delivery) on the real SQLite store:
  * nested groups, exclusion, applicability for users without Exchange
  * Online, the PFX history in the desired items, when desiredStateHash
- * changes and when it must not, the cache's rebuilds, and re-evaluating
- * every device.
+ * changes and when it must not, the cache's rebuilds and how long it may
+ * reuse a head read, and re-evaluating every device.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { EMPTY_DESIRED_STATE, canonicalDesiredState, desiredStateHash } from '../../src/delivery/desired-state.ts';
 import { EvaluatorCache, loadEvaluator } from '../../src/delivery/evaluator-cache.ts';
+import type { SnapshotSource } from '../../src/delivery/snapshot.ts';
 import { TenantEvaluator, policySummary } from '../../src/delivery/evaluator.ts';
 import { reevaluateAllDevices } from '../../src/delivery/reevaluate.ts';
 import { ALL_DEVICES } from '../../src/policy/index.ts';
@@ -346,6 +347,57 @@ describe('EvaluatorCache', () => {
     assert.notEqual(after, before);
     assert.equal(await cache.forTenant(w.tenant, { allowStale: true }), after);
     assert.equal(cache.rebuilds, 2);
+  });
+
+  test('maxHeadAgeMs: a head read is reused while that young, so a change is seen once the bound has passed', async () => {
+    let clock = 5_000;
+    let heads = 0;
+    const source: SnapshotSource = { tenantId: w.tenant.tenantId, audit: { head: () => (heads++, w.tenant.audit.head()) }, directory: w.tenant.directory, resources: w.tenant.resources };
+    const cache = new EvaluatorCache({ now: () => clock });
+    const ask = (options: { allowStale?: boolean; maxHeadAgeMs?: number } = { maxHeadAgeMs: 1000 }) => cache.forTenant(source, options);
+    const first = await ask();
+    let read = heads;
+    clock += 400;
+    assert.equal(await ask(), first);
+    assert.equal(heads, read, 'the head read 400 ms ago is reused');
+
+    await w.directory.updateUser(p.dave, { displayName: 'Dave (bounded)' });
+    clock += 600;
+    assert.equal(await ask({ allowStale: true, maxHeadAgeMs: 1000 }), first, 'a change within the bound may go unseen');
+    assert.equal(heads, read);
+    assert.equal(cache.rebuilds, 1);
+
+    clock += 1;
+    const second = await ask();
+    assert.equal(heads, read + 2, 'past the bound: the head is read, and the rebuild reads it');
+    assert.notEqual(second, first);
+    assert.equal(second.seq, (await w.tenant.audit.head())!.seq);
+    read = heads;
+    assert.equal(await ask(), second);
+    assert.equal(heads, read, 'the new read is reused in turn');
+    assert.equal(await ask({}), second);
+    assert.equal(await ask({ allowStale: true }), second);
+    assert.equal(heads, read + 2, 'without maxHeadAgeMs every call reads the head');
+  });
+
+  test('maxHeadAgeMs: a reused head older than the current snapshot does not rebuild it', async () => {
+    let clock = 0;
+    let changeDuringLoad = true;
+    const cache = new EvaluatorCache({
+      now: () => clock,
+      load: async (source) => {
+        // A change lands between forTenant's head read and the build's own: the snapshot is newer than the reused head.
+        if (changeDuringLoad) await w.directory.updateUser(p.dave, { displayName: 'Dave (during load)' });
+        changeDuringLoad = false;
+        return loadEvaluator(source);
+      },
+    });
+    const before = (await w.tenant.audit.head())!.seq;
+    const first = await cache.forTenant(w.tenant, { maxHeadAgeMs: 1000 });
+    assert.equal(first.seq, before + 1);
+    clock += 10;
+    assert.equal(await cache.forTenant(w.tenant, { maxHeadAgeMs: 1000 }), first);
+    assert.equal(cache.rebuilds, 1);
   });
 
   test('a change that bypasses the audit log is not seen until invalidate (documented)', async () => {

@@ -150,6 +150,51 @@ describe('resources API', () => {
     assert.equal((await h.request('DELETE', `/api/v1/profiles/${pm['id']}`, { token: h.tokens.policyManager })).statusCode, 204);
   });
 
+  test('a PFX batch: stored in one transaction with one audit entry each, or refused whole naming the first bad record', async () => {
+    const pfx = await opensslPfx(f.signing, 'batch-pw');
+    const connector = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+    const upload = preparePfxImport({ pfx, password: 'batch-pw', connectorPublicKey: connector, userPrincipalName: 'u0@contoso.com', intendedPurpose: 'smimeSigning', keyName: 'k' }, readPfxMetadata);
+    const forUser = (i: number) => ({ ...upload, userPrincipalName: `batch${i}@contoso.com` });
+    const url = '/api/v1/userPfxCertificates/import';
+    const stored = async () => (await h.store.forTenant('a').resources.listUserPfxCertificates({ limit: 1000 })).items.length;
+    const before = { audit: await auditCount(), stored: await stored() };
+
+    const r = await h.request('POST', url, { body: { value: [0, 1, 2].map(forUser) }, token: h.tokens.policyManager });
+    assert.equal(r.statusCode, 201, r.body);
+    const created = json<{ value: Obj[] }>(r).value;
+    assert.deepEqual(created.map((c) => c['userPrincipalName']), ['batch0@contoso.com', 'batch1@contoso.com', 'batch2@contoso.com']);
+    assert.equal(created[0]!['encryptedPfxBlob'], undefined);
+    assert.equal(await stored(), before.stored + 3);
+    const audit = (await h.store.forTenant('a').audit.list({ resourceType: 'userPfxCertificate', limit: 1000 })).items.slice(-3);
+    assert.deepEqual(audit.map((e) => [e.action, e.resourceId, e.actorId]), created.map((c) => ['userPfxCertificate.create', c['id'], audit[0]!.actorId]));
+    assert.equal(await auditCount(), before.audit + 3);
+
+    // Refused whole, nothing written: a malformed record, bad dates, a thumbprint already imported for its
+    // user, one repeated within the batch (UPNs compare case-insensitively), too many or no records.
+    const batch = (bad: unknown, at = 2) => ({ value: [3, 4, 5, 6].map((i, k) => (k === at ? bad : forUser(i))) });
+    await refused('POST', url, batch({ ...forUser(9), thumbprint: 'not hex' }), 400, 'KF_USAGE', /^record 2: PFX import: thumbprint must match pattern/);
+    await refused('POST', url, batch({ ...forUser(9), password: 'x' }, 1), 400, 'KF_USAGE', /^record 1: PFX import: .*additional properties \(password\)/);
+    await refused('POST', url, batch({ ...forUser(9), expirationDateTime: upload.startDateTime }, 3), 400, 'KF_USAGE', /^record 3: PFX import: expirationDateTime must be after startDateTime/);
+    await refused('POST', url, batch(forUser(1), 1), 409, 'KF_CONFLICT', /^record 1: certificate [0-9A-F]{40} is already imported for batch1@contoso\.com/);
+    await refused('POST', url, batch({ ...forUser(3), userPrincipalName: 'BATCH3@contoso.com' }), 409, 'KF_CONFLICT', /^record 2: .* repeats record 0/);
+    await refused('POST', url, { value: Array.from({ length: 101 }, (_, i) => forUser(100 + i)) }, 400, 'KF_USAGE', /^PFX import: a batch holds 1 to 100 records$/);
+    await refused('POST', url, { value: [] }, 400, 'KF_USAGE', /a batch holds 1 to 100 records/);
+    await refused('POST', url, [forUser(7)], 400, 'KF_USAGE');
+    await refused('POST', url, { value: [forUser(7)] }, 403, 'KF_FORBIDDEN', undefined, h.tokens.helpDesk);
+    assert.equal(await stored(), before.stored + 3, 'nothing of a refused batch was stored');
+
+    // The largest batch, 100 records, goes through; another tenant does not see them.
+    const full = await h.request('POST', url, { body: { value: Array.from({ length: 100 }, (_, i) => forUser(200 + i)) } });
+    assert.equal(full.statusCode, 201, full.body);
+    assert.equal(await stored(), before.stored + 103);
+    const other = json<{ value: Obj[] }>(await h.request('GET', '/api/v1/userPfxCertificates?userPrincipalName=batch200%40contoso.com', { token: h.tokens.otherTenant }));
+    assert.deepEqual(other.value, []);
+
+    const doc = json<{ paths: Record<string, Record<string, { requestBody?: unknown }>> }>(await h.request('GET', '/openapi.json', { token: null }));
+    const body = JSON.stringify(doc.paths['/api/v1/userPfxCertificates/import']?.['post']?.requestBody);
+    assert.ok(body.includes('"maxItems":100') && body.includes('encryptedPfxPassword'), 'the batch and its records are documented');
+  });
+
   test('an imported PFX: the service keeps only ciphertext, even for a password encrypted to the wrong connector key', async () => {
     const password = 'Correct-Horse-Battery-Staple-7781';
     const pfx = await opensslPfx(f.encryption, password);

@@ -2,12 +2,15 @@
  * The resource commands against a server started in-process (buildServer,
  * listen on 127.0.0.1:0): connector keygen, the seed's setup, updates, the
  * derived-credential issuer, the VPP sync, and `keyfleet pfx import` of an
- * openssl-made PKCS#12, singly and by manifest.
+ * openssl-made PKCS#12, singly and by manifest (in batches, and one by one
+ * when a batch is refused).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, createPrivateKey, privateDecrypt } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -172,5 +175,57 @@ describe('keyfleet apps|profiles|policies|assignments|connector|pfx', () => {
     const gone = await keyfleet(['pfx', 'delete', created.id]);
     assert.equal(gone.status, 1);
     assert.match(gone.stderr.toString(), /^keyfleet: KF_NOT_FOUND: /);
+  });
+  test('pfx import --manifest sends batches of up to 100; a refused batch falls back to one upload per file', async (t) => {
+    const keys = join(dir, 'connector-batch');
+    await ok(['connector', 'keygen', '--out-dir', keys, '--bits', '3072']);
+    // The command talks to the server through a proxy that notes every PFX upload: its URL and the answer's status.
+    const pfxPosts: string[] = [];
+    const target = new URL(url);
+    const proxy = createServer((req, res) => {
+      const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        if (req.method === 'POST' && req.url?.startsWith('/api/v1/userPfxCertificates')) pfxPosts.push(`${req.url} ${answer.statusCode}`);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    t.after(() => proxy.close());
+    const importManifest = (name: string, lines: string[]) => {
+      writeFileSync(join(dir, name), `${lines.join('\n')}\n`);
+      return run(node, [bin, 'pfx', 'import', '--connector-key', join(keys, 'connector.pub.pem'), '--manifest', join(dir, name), '--json'], {
+        env: { NODE_COMPILE_CACHE: compileCache, KEYFLEET_DATABASE_URL: '', KEYFLEET_URL: proxied, KEYFLEET_TOKEN: token },
+        timeoutMs: 120_000,
+      });
+    };
+    writeFileSync(join(dir, 'shared.p12'), await opensslPfx(f.signing, 'shared-pw'));
+    writeFileSync(join(dir, 'shared.pw'), 'shared-pw');
+    const line = (i: number) => `shared.p12,m${i}@contoso.com,shared.pw,smimeSigning`;
+
+    // 101 files and one that cannot be read: two batches (100 + 1), every file reported in manifest order.
+    const lines = Array.from({ length: 101 }, (_, i) => line(i));
+    lines.splice(50, 0, 'missing.p12,x@contoso.com,shared.pw,smimeSigning');
+    const r = await importManifest('many.csv', lines);
+    assert.equal(r.status, 1, describeRun(r));
+    const report = JSON.parse(r.stdout.toString()) as { line: number; status: string; userPrincipalName: string; id?: string }[];
+    assert.equal(report.length, 102);
+    assert.deepEqual(report.map((x) => x.line), Array.from({ length: 102 }, (_, i) => i + 1));
+    assert.equal(report[50]!.status, 'failed');
+    assert.equal(report.filter((x) => x.status === 'imported' && typeof x.id === 'string').length, 101);
+    assert.equal(report[101]!.userPrincipalName, 'm100@contoso.com');
+    assert.deepEqual(pfxPosts, ['/api/v1/userPfxCertificates/import 201', '/api/v1/userPfxCertificates/import 201']);
+    assert.match(r.stderr.toString(), /101 imported, 1 failed/);
+
+    // m7 already has this certificate: the service refuses the batch whole, so each file goes on its own.
+    pfxPosts.length = 0;
+    const again = await importManifest('again.csv', ['shared.p12,n1@contoso.com,shared.pw,smimeSigning', line(7), 'shared.p12,n2@contoso.com,shared.pw,smimeSigning']);
+    assert.equal(again.status, 1, describeRun(again));
+    const second = JSON.parse(again.stdout.toString()) as { userPrincipalName: string; status: string; error?: string }[];
+    assert.deepEqual(second.map((x) => [x.userPrincipalName, x.status]), [['n1@contoso.com', 'imported'], ['m7@contoso.com', 'failed'], ['n2@contoso.com', 'imported']]);
+    assert.match(second[1]!.error!, /^KF_CONFLICT: certificate [0-9A-F]{40} is already imported for m7@contoso\.com$/);
+    assert.deepEqual(pfxPosts, ['/api/v1/userPfxCertificates/import 409', '/api/v1/userPfxCertificates 201', '/api/v1/userPfxCertificates 409', '/api/v1/userPfxCertificates 201']);
+    assert.equal((await okJson(['pfx', 'list', '--user', 'n2@contoso.com'])).length, 1);
   });
 });

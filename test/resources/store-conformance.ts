@@ -18,6 +18,12 @@ function pfx(id: string, upn: string, thumbprint: string): UserPfxCertificateRec
   };
 }
 
+/** KF_CONFLICT with a message that names the record. */
+async function clash(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  await rejectsWith(promise, 'KF_CONFLICT');
+  await promise.catch((e: unknown) => assert.match((e as Error).message, message));
+}
+
 export function resourcesStoreConformance(backend: StoreBackend): void {
   describe(`ResourcesStore on ${backend.name}`, { skip: backend.skip ?? false }, () => {
     let store: Store;
@@ -103,6 +109,44 @@ export function resourcesStoreConformance(backend: StoreBackend): void {
       assert.equal(await store.forTenant('r2').resources.getUserPfxCertificate('p1'), undefined);
       assert.equal(await t.resources.deleteUserPfxCertificate('p1'), true);
       assert.equal(await t.resources.deleteUserPfxCertificate('p1'), false);
+    });
+
+    test('a batch of PFX certificates: all stored, or none with the first clashing record named by index', async () => {
+      await store.ensureTenant('r3', 'R3');
+      const t = store.forTenant('r3');
+      const thumb = (i: number) => i.toString(16).toUpperCase().padStart(40, '0');
+      await t.resources.putUserPfxCertificates([]);
+      await t.resources.putUserPfxCertificate(pfx('b-0000', 'Erin@Contoso.com', thumb(999)));
+      // 250 records: the existence check and the insert run in chunks, and a clash in the last one still counts.
+      const batch = Array.from({ length: 250 }, (_, i) => pfx(`b-${String(i + 1).padStart(4, '0')}`, `user${i % 7}@contoso.com`, thumb(i)));
+      await clash(t.resources.putUserPfxCertificates([...batch.slice(0, 230), pfx('b-x', 'ERIN@contoso.com', thumb(999)), ...batch.slice(230)]), /^record 230: certificate 0{37}3E7 is already imported for ERIN@contoso\.com$/);
+      await clash(t.resources.putUserPfxCertificates([batch[0]!, batch[1]!, pfx('b-y', 'USER1@contoso.com', thumb(1))]), /^record 2: certificate .* repeats record 1$/);
+      assert.deepEqual((await t.resources.listUserPfxCertificateRefs()).map((r) => r.id), ['b-0000'], 'nothing of a refused batch was stored');
+
+      await t.resources.putUserPfxCertificates(batch);
+      assert.deepEqual(await t.resources.getUserPfxCertificate('b-0137'), batch[136]);
+      // The same thumbprint for another user, and in another tenant, is no clash.
+      await t.resources.putUserPfxCertificates([pfx('b-z', 'frank@contoso.com', thumb(0))]);
+      await store.forTenant('r2').resources.putUserPfxCertificates([pfx('b-0001', 'user0@contoso.com', thumb(0))]);
+      await clash(t.resources.putUserPfxCertificates([pfx('b-w', 'user3@contoso.com', thumb(3))]), /^record 0: /);
+      assert.equal((await t.resources.listUserPfxCertificates({ limit: 1000 })).items.length, 252);
+    });
+
+    test('PFX refs: every certificate of the tenant in id order, without the encrypted PFX or password', async () => {
+      await store.ensureTenant('r4', 'R4');
+      const t = store.forTenant('r4');
+      assert.deepEqual(await t.resources.listUserPfxCertificateRefs(), []);
+      await t.resources.putUserPfxCertificate({ ...pfx('q2', 'Bob@Contoso.com', 'CD'.repeat(20)), intendedPurpose: 'smimeSigning' });
+      await t.resources.putUserPfxCertificates([pfx('q1', 'alice@contoso.com', 'AB'.repeat(20)), pfx('q3', 'alice@contoso.com', 'EF'.repeat(20))]);
+      await store.forTenant('r2').resources.putUserPfxCertificate(pfx('q0', 'alice@contoso.com', '12'.repeat(20)));
+      const refs = await t.resources.listUserPfxCertificateRefs();
+      assert.deepEqual(refs, [
+        { id: 'q1', userPrincipalName: 'alice@contoso.com', thumbprint: 'AB'.repeat(20), intendedPurpose: 'smimeEncryption' },
+        { id: 'q2', userPrincipalName: 'Bob@Contoso.com', thumbprint: 'CD'.repeat(20), intendedPurpose: 'smimeSigning' },
+        { id: 'q3', userPrincipalName: 'alice@contoso.com', thumbprint: 'EF'.repeat(20), intendedPurpose: 'smimeEncryption' },
+      ]);
+      await t.resources.deleteUserPfxCertificate('q2');
+      assert.deepEqual((await t.resources.listUserPfxCertificateRefs()).map((r) => r.id), ['q1', 'q3']);
     });
 
     test('directory snapshot: the tenant’s groups and memberships only', async () => {

@@ -6,16 +6,28 @@
  * encrypted to the PFX connector's key. The service can open neither, so it
  * cannot tell a password encrypted to the wrong key; the connector finds out
  * when it delivers, and the stored paddingScheme says how it should try.
+ *
+ * POST …/import, an action on the collection in Graph's manner (its
+ * importedWindowsAutopilotDeviceIdentities/import), takes a batch
+ * ({"value": [uploads]}) and stores it in one transaction: one commit, one
+ * wait for the disk, per batch rather than per record.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
+import { KeyfleetError } from '../../errors.ts';
 import { userPfxCertificateUploadSchema } from '../../policy/index.ts';
 import { bearer, pageOptions, type AdminContext } from './context.ts';
 import { resourceHooks, resourcesOf } from './resources-routes.ts';
-import { pfxView } from './resources-service.ts';
+import { PFX_BATCH_MAX, pfxView } from './resources-service.ts';
 import { idParams, listOf, pageQuery, problems } from './schemas.ts';
 
 /** One PFX of at most 256 KiB (src/pkcs12/pfx-metadata.ts) in base64, with room for the other fields. */
 const PFX_BODY_LIMIT = 512 * 1024;
+/**
+ * A batch: `keyfleet pfx import --manifest` packs at most PFX_BATCH_MAX records and 8 MiB into one (typical
+ * PFX files are 3–5 KiB); twice that leaves room without letting one request make us parse PFX_BATCH_MAX
+ * times the largest PFX.
+ */
+const PFX_BATCH_BODY_LIMIT = 16 * 1024 * 1024;
 
 const pfxSchema = {
   type: 'object',
@@ -65,6 +77,29 @@ export function registerPfxRoutes(app: FastifyInstance, ctx: AdminContext): void
     async (request, reply) => reply.code(201).send(pfxView(await resourcesOf(ctx, request).importPfx(request.body))),
   );
 
+  app.post<{ Body: { value: unknown[] } }>(
+    '/api/v1/userPfxCertificates/import',
+    {
+      ...write,
+      bodyLimit: PFX_BATCH_BODY_LIMIT,
+      schema: {
+        tags: ['userPfxCertificates'],
+        summary: `Upload up to ${PFX_BATCH_MAX} PFX files prepared by \`keyfleet pfx import\` in one transaction: all stored (201, in order) or none`,
+        description: 'A refusal names the first bad record by its index in value ("record 3: …"): 400 for one that is malformed, 409 for a thumbprint already imported for its user or repeated in the batch.',
+        security: bearer,
+        body: {
+          type: 'object',
+          properties: { value: { type: 'array', minItems: 1, maxItems: PFX_BATCH_MAX, items: uploadBody } },
+          required: ['value'],
+          additionalProperties: false,
+        },
+        response: { 201: listOf(pfxSchema), ...problems, 409: problems[400], 413: problems[400] },
+      },
+      schemaErrorFormatter: batchSchemaError,
+    },
+    async (request, reply) => reply.code(201).send({ value: (await resourcesOf(ctx, request).importPfxBatch(request.body.value)).map(pfxView) }),
+  );
+
   app.get<{ Params: { id: string } }>(
     '/api/v1/userPfxCertificates/:id',
     { ...read, schema: { tags: ['userPfxCertificates'], summary: 'Get an imported PFX certificate (metadata)', security: bearer, params: idParams, response: { 200: pfxSchema, ...problems } } },
@@ -79,4 +114,16 @@ export function registerPfxRoutes(app: FastifyInstance, ctx: AdminContext): void
       return reply.code(204).send();
     },
   );
+}
+
+/** The schema's first complaint about a batch, naming the record as the service's own checks do. */
+function batchSchemaError(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const e = errors[0];
+  if (e === undefined) return new KeyfleetError('KF_USAGE', `PFX import: the ${dataVar} is not valid`);
+  if (e.instancePath === '/value' && (e.keyword === 'minItems' || e.keyword === 'maxItems')) return new KeyfleetError('KF_USAGE', `PFX import: a batch holds 1 to ${PFX_BATCH_MAX} records`);
+  const extra = typeof e.params['additionalProperty'] === 'string' ? ` (${e.params['additionalProperty']})` : '';
+  const m = /^\/value\/(\d+)(?:\/(.*))?$/.exec(e.instancePath);
+  if (m === null) return new KeyfleetError('KF_USAGE', `PFX import: ${dataVar}${e.instancePath.replaceAll('/', '.')} ${e.message ?? 'is not valid'}${extra}`);
+  const field = m[2] === undefined ? '' : `${m[2].replaceAll('/', '.')} `;
+  return new KeyfleetError('KF_USAGE', `record ${m[1]}: PFX import: ${field}${e.message ?? 'is not valid'}${extra}`);
 }
