@@ -179,6 +179,21 @@ describe('managed devices API', () => {
       assert.equal((await h.request('GET', url, { token: h.tokens.otherTenant })).statusCode, 404, url);
     }
     assert.equal((await h.request('POST', '/api/v1/managedDevices/d-dave/retire', { token: h.tokens.otherTenant })).statusCode, 404);
+    // Enrollment tokens are the administrator's; another tenant cannot name this tenant's user or policy.
+    for (const role of ['helpDesk', 'policyManager'] as const) {
+      assert.equal((await h.request('POST', `/api/v1/users/${ids['dave']}/enrollmentTokens`, { token: h.tokens[role], body: {} })).statusCode, 403, role);
+    }
+    assert.equal((await h.request('POST', `/api/v1/users/${ids['dave']}/enrollmentTokens`, { token: h.tokens.otherTenant, body: {} })).statusCode, 404);
+    for (const url of [`/api/v1/policies/${ids['policy']}/deviceStatuses`, `/api/v1/policies/${ids['policy']}/userStatuses`, `/api/v1/policies/${ids['policy']}/deviceStatusSummary`, `/api/v1/profiles/${ids['scep']}/certificateStates`]) {
+      assert.equal((await h.request('GET', url, { token: h.tokens.otherTenant })).statusCode, 404, url);
+      assert.equal((await h.request('GET', url, { token: h.tokens.helpDesk })).statusCode, 200, url);
+    }
+    const created = await h.request('POST', `/api/v1/users/${ids['dave']}/enrollmentTokens`, { body: { validityHours: 2 } });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.match(String(json(created)['token']), /^kfe_[A-Za-z0-9_-]{43}$/);
+    const audited = (await h.store.forTenant('a').audit.list({ limit: 1000 })).items.at(-1)!;
+    assert.equal(audited.action, 'enrollmentToken.create');
+    assert.doesNotMatch(JSON.stringify(audited), /kfe_/, 'the secret is not in the audit log');
     const theirs = await get('/api/v1/managedDevices', h.tokens.otherTenant);
     assert.deepEqual((theirs['value'] as Obj[]).map((d) => d['id']), ['d-other-tenant']);
     assert.equal((await h.request('GET', '/api/v1/managedDevices/d-other-tenant')).statusCode, 404);
