@@ -17,6 +17,7 @@ Usage:
   keyfleet connector keygen|register|list|revoke|run …           the PFX connector: its key pair, its credential, the process
   keyfleet device enroll|checkin|status|notifications|portal|keystore …  one enrolled device (the Company Portal agent)
   keyfleet audit list|verify [options]                           the hash-chained audit log
+  keyfleet demo [--data DIR] [--keep] [--quiet|--json]           the whole story against a fresh local service, narrated
   keyfleet --help
 
 Run \`keyfleet <command> --help\` for a command's options.
@@ -99,6 +100,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'connector': {
         const { connectorCommand } = await import('./connector.ts');
         return await connectorCommand(rest);
+      }
+      case 'demo': {
+        const { demoCommand } = await import('./demo.ts');
+        return await demoCommand(rest);
       }
       default:
         throw new KeyfleetError('KF_USAGE', `unknown command "${command}"; see keyfleet --help`);
