@@ -106,6 +106,9 @@ async function verifyScepInstall(c: ReportContext, profileId: string, item: Repo
   }
   const certificate = decodeCertificate(issued.certificateDer);
   if (item.thumbprint === undefined || certificate.thumbprint !== item.thumbprint.toUpperCase()) throw new KeyfleetError('KF_USAGE', `serial ${serial} does not have thumbprint ${item.thumbprint ?? '(none)'}`);
+  // Issued on this device's own challenge (the SCEP server records the challenge's device as requester):
+  // another device cannot claim a certificate enrolled with a challenge it was not handed.
+  if (issued.requester !== c.device.id) throw new KeyfleetError('KF_USAGE', `certificate ${serial} was not enrolled by this device`);
   if (issued.status === 'revoked') throw new KeyfleetError('KF_CONFLICT', `certificate ${serial} is revoked`);
   return {
     serialNumber: issued.serialHex,
