@@ -92,17 +92,18 @@ export async function runConnector(options: ConnectorRunOptions): Promise<Connec
   const summary = { delivered: 0, failed: 0, dropped: 0 };
   const inFlight = new Set<Promise<void>>();
 
-  const post = async (request: ClaimedRequest, result: ResultRequest, deadline: number): Promise<void> => {
+  /** True when the service took the result; false (counted and logged as dropped) when the lease ran out first. */
+  const post = async (request: ClaimedRequest, result: ResultRequest, deadline: number): Promise<boolean> => {
     for (let attempt = 0; ; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) {
         summary.dropped++;
         log({ type: 'dropped', requestId: request.requestId, reason: 'lease ended before the result could be posted' });
-        return;
+        return false;
       }
       try {
         await client.postResult(request.requestId, result, AbortSignal.timeout(left));
-        return;
+        return true;
       } catch (e) {
         if (retryable(e)) {
           await sleep(Math.min(backoffDelay(attempt, initialMs, maxMs, random), Math.max(0, deadline - Date.now())));
@@ -129,7 +130,7 @@ export async function runConnector(options: ConnectorRunOptions): Promise<Connec
       ? { claimToken: request.claimToken, payload: Buffer.from(outcome.payload.buffer, outcome.payload.byteOffset, outcome.payload.byteLength).toString('base64') }
       : { claimToken: request.claimToken, error: outcome.error };
     try {
-      await post(request, result, deadline);
+      if (!(await post(request, result, deadline))) return;
     } catch {
       return;
     }

@@ -171,6 +171,8 @@ describe('runConnector', () => {
     assert.deepEqual(client.posted.map((p) => p.requestId), ['r2']);
     const dropped = events.find((e) => e.type === 'dropped');
     assert.ok(dropped && dropped.type === 'dropped' && dropped.requestId === 'r1');
+    // Dropped, and only dropped: r1 is not also logged as delivered.
+    assert.deepEqual(events.filter((e) => e.type === 'delivered').map((e) => (e as { requestId: string }).requestId), ['r2']);
     const r1Attempts = client.attempts.filter((a) => a.requestId === 'r1');
     assert.ok(r1Attempts.length >= 5, `r1 was tried ${r1Attempts.length} times`);
     // Nothing after the lease's end less the 2 s margin (a few ms of timer slack allowed).
