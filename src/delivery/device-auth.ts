@@ -81,16 +81,13 @@ export class DeviceAuthenticator {
   }
 
   #forgetExpired(now: number): void {
-    if (this.#nonces.size < NONCE_LIMIT) {
-      // Insertion order is roughly expiry order: drop from the front while expired.
-      for (const [k, until] of this.#nonces) {
-        if (until > now) break;
-        this.#nonces.delete(k);
-      }
-      return;
+    // Insertion order is roughly expiry order: drop from the front while expired. At the limit the oldest
+    // live nonces go too (their requests are the furthest into the window): constant time per request,
+    // where a scan of a full map cost every request 200,000 steps (bench:delivery's sustained idle run).
+    for (const [k, until] of this.#nonces) {
+      if (until > now && this.#nonces.size < NONCE_LIMIT) break;
+      this.#nonces.delete(k);
     }
-    for (const [k, until] of this.#nonces) if (until <= now) this.#nonces.delete(k);
-    // Still full of live nonces: refuse to grow; the oldest go (their requests are minutes old).
-    while (this.#nonces.size >= NONCE_LIMIT) this.#nonces.delete(this.#nonces.keys().next().value!);
   }
+
 }
