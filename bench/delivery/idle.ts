@@ -168,11 +168,14 @@ export async function measureIdle(seeded: Seeded, o: IdleOptions): Promise<IdleR
       await measure('fresh');
       if (!o.sustained) continue;
       // Requests spread evenly over the workers (the kernel balances node:cluster's connections), with a margin.
-      const fill = Math.ceil(NONCE_LIMIT * workers * 1.1) - served;
-      if (fill > 0) {
+      // A nonce is forgotten 5 minutes after its timestamp, so below 200,000 per 5 minutes per worker the
+      // memory never fills: the filling stops after 6 minutes whatever it reached.
+      const target = Math.ceil(NONCE_LIMIT * workers * 1.1);
+      const fillUntil = performance.now() + 360_000;
+      while (served < target && performance.now() < fillUntil) {
         const rate = Math.max(100, runs.at(-1)!.perSecond);
-        const seconds = Math.ceil(fill / rate) + 5;
-        o.progress(`filling the nonce memory: ~${seconds} s more of the same load`);
+        const seconds = Math.min(60, Math.ceil((target - served) / rate) + 2);
+        o.progress(`filling the nonce memory: ${served.toLocaleString('en-US')} of ${target.toLocaleString('en-US')} requests; ${seconds} s more`);
         served += (await load(seeded.baseUrl, pool, seconds)).requests.total;
       }
       await measure('sustained');
