@@ -25,8 +25,14 @@ export interface FleetPlan {
   /** Devices checking in at once. */
   readonly concurrency: number;
   readonly timeoutMs: number;
-  /** A device still waiting checks in when it has been quiet this long (the agent's timer). */
+  /** A device still waiting checks in when it has been quiet this long: the agent's timer (15 minutes). */
   readonly quietMs: number;
+  /**
+   * A device whose last check-in failed tries again after this long. The agent would wait for the next
+   * push or its timer; the bench retries sooner so that one refused request does not stall a round for
+   * 15 minutes — every failure is counted and its message reported.
+   */
+  readonly retryMs: number;
 }
 
 /** `finish` asks for the result as it stands (the round ran out of time). */
@@ -84,7 +90,7 @@ function connect(device: LeanDevice, onFirstOpen?: () => void): void {
       onFirstOpen?.();
     },
     onEvent: (event) => {
-      if (event.type === 'changed' && event.version !== device.etag && t0 > 0) void device.trigger(gate, counters);
+      if (event.type === 'changed' && event.version !== device.etag && t0 > 0) void device.trigger(gate, counters, event.version);
     },
     onEnd: (why) => {
       if (opened) open--;
@@ -127,7 +133,7 @@ function go(at: number): void {
     let done = 0;
     for (const d of devices) {
       if (d.doneAt !== undefined) done++;
-      else if (!d.busy && now - Math.max(d.lastActivity, t0) >= plan.quietMs) void d.trigger(gate, counters);
+      else if (!d.busy && now - Math.max(d.lastActivity, t0) >= (d.failed ? plan.retryMs : plan.quietMs)) void d.trigger(gate, counters);
     }
     if (now - lastProgress >= 5000) {
       lastProgress = now;

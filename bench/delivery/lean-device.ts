@@ -11,8 +11,7 @@
  * A check-in runs as the agent's does: up to four rounds while its reports
  * move the ETag, every item reported once, the ETag kept only when nothing
  * is pending. It starts on a 'changed' push whose version is not the one
- * applied, and, as the agent's timer would, when a device still waiting
- * has been quiet for a while.
+ * applied, and on the agent's timer (fleet-child.ts).
  */
 import type { KeyObject } from 'node:crypto';
 import { DeviceApiClient, retryable } from '../../src/device/api-client.ts';
@@ -94,7 +93,11 @@ export class LeanDevice {
   #configurations = 0;
   #running: Promise<void> | undefined;
   #again = false;
+  #againOnPush = false;
+  #announced: string | undefined;
   lastActivity = 0;
+  /** The last check-in ended in an error (the service refused or did not answer). */
+  failed = false;
   doneAt: number | undefined;
 
   constructor(options: LeanDeviceOptions) {
@@ -108,25 +111,37 @@ export class LeanDevice {
     return this.#running !== undefined;
   }
 
-  /** Starts a check-in, or queues exactly one more behind the one running. */
-  trigger(gate: Gate, counters: FleetCounters): Promise<void> {
+  /**
+   * Starts a check-in, or queues exactly one more behind the one running. `announced` is the version a
+   * 'changed' push named: as the agent (agent-listen.ts), a queued check-in is skipped when the check-in
+   * before it already brought the device to that version.
+   */
+  trigger(gate: Gate, counters: FleetCounters, announced?: string): Promise<void> {
+    if (announced !== undefined) this.#announced = announced;
     if (this.#running !== undefined) {
       this.#again = true;
+      this.#againOnPush = announced !== undefined;
       return this.#running;
     }
     this.#running = (async () => {
+      let first = true;
       do {
+        const skip = !first && this.#againOnPush && this.#announced === this.etag;
+        first = false;
         this.#again = false;
+        if (skip) continue;
         await gate.enter();
         try {
           await this.#checkin(counters);
+          this.failed = false;
         } catch (e) {
+          this.failed = true;
           noteError(counters, `${this.id}: ${e instanceof Error ? e.message : String(e)}`);
         } finally {
           this.lastActivity = Date.now();
           gate.leave();
         }
-      } while (this.#again && this.doneAt === undefined);
+      } while (this.#again);
     })().finally(() => (this.#running = undefined));
     return this.#running;
   }
@@ -169,8 +184,10 @@ export class LeanDevice {
       for (const p of desired.policies) if (!p.notApplicable && !this.#policiesDone.has(p.id)) reports.push({ kind: 'policy', id: p.id, state: 'compliant' });
 
       let moved = false;
+      let reported: string | undefined;
       if (reports.length > 0) {
-        const { results } = await this.#api.report(reports);
+        const { results, etag } = await this.#api.report(reports, answer.etag);
+        reported = etag;
         counters.reportItems += reports.length;
         results.forEach((result, i) => {
           const item = reports[i]!;
@@ -186,9 +203,11 @@ export class LeanDevice {
           else if (item.kind === 'policy') this.#policiesDone.add(item.id);
         });
       }
-      this.etag = outcome.pending === 0 && outcome.failed === 0 ? answer.etag : undefined;
+      // As the agent: the report's answer names the ETag of this state with the reports applied, or the
+      // next round reads it.
+      this.etag = outcome.pending === 0 && outcome.failed === 0 ? (moved ? reported : answer.etag) : undefined;
       this.#checkDone(desired);
-      if (!moved) return;
+      if (!moved || reported !== undefined) return;
     }
   }
 

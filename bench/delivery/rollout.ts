@@ -109,11 +109,13 @@ export async function rollout(seeded: Seeded, set: SeededSet, o: RolloutOptions)
       expectedImported: HISTORY,
       concurrency: o.concurrency,
       timeoutMs: 120_000,
-      quietMs: 30_000,
+      quietMs: 15 * 60_000,
+      retryMs: 30_000,
     };
     writeFileSync(planFile, JSON.stringify(plan));
     const log = openSync(join(o.logDir, `${seeded.db}-fleet-${label}.log`), 'a');
-    const nodeArgs = o.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', sub('devices')!];
+    // Ten thousand devices' state and streams outgrow V8's default heap limit on a small machine.
+    const nodeArgs = ['--max-old-space-size=6144', ...(o.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', sub('devices')!])];
     fleet = spawn(process.execPath, [...nodeArgs, FLEET, planFile], { stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     trackChild(fleet);

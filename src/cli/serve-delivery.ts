@@ -18,6 +18,7 @@ import { DeliveryWatcher } from '../delivery/watcher.ts';
 import { KeyfleetError } from '../errors.ts';
 import type { DeviceApiOptions } from '../http/device-routes.ts';
 import { Notifier } from '../delivery/notify.ts';
+import { ReadyPush } from '../delivery/ready-push.ts';
 import type { ManagedDeviceRecord } from '../store/devices.ts';
 import type { Store, TenantStore } from '../store/store.ts';
 import { DEFAULT_TENANT } from './context.ts';
@@ -93,6 +94,7 @@ export function wireDelivery(config: DeliveryConfig): DeliveryWiring {
   const notifying = { events, ...(mailer ? { mailer } : {}), publicUrl: config.publicUrl, log: config.log };
   const watcher = new DeliveryWatcher({ store: config.store, evaluators, ...notifying });
   const notifier = new Notifier(notifying);
+  const readyPush = new ReadyPush({ store: config.store, events, log: config.log });
   // A new device learns at once what waits for it: its first desired state, and the notification.
   const enrolled = async (tenant: TenantStore, device: ManagedDeviceRecord) => {
     const evaluation = (await evaluators.forTenant(tenant)).evaluateDevice(device);
@@ -111,16 +113,14 @@ export function wireDelivery(config: DeliveryConfig): DeliveryWiring {
         queueSignal,
         signal: shutdown.signal,
         ...(config.minConnectorVersion === undefined ? {} : { minConnectorVersion: config.minConnectorVersion }),
-        // A re-wrapped PFX is ready: the device's ETag moves and it is told to check in.
-        onCompleted: async (tenantId, request) => {
-          const device = await config.store.forTenant(tenantId).devices.updateDevice(request.deviceId, {}, new Date());
-          if (device !== undefined) events.publish(tenantId, device.id, { type: 'changed', version: etagOf(device) });
-        },
+        // A re-wrapped PFX is ready: the device's ETag moves, and it is told to check in once the rest is too.
+        onCompleted: (tenantId, request) => readyPush.completed(tenantId, request),
       });
     },
     async close() {
       shutdown.abort();
       await watcher.stop();
+      readyPush.close();
       events.close();
       mailer?.close();
     },

@@ -19,7 +19,7 @@ import { POLICY_STATUSES, type ManagedDeviceRecord, type PolicyStatus } from '..
 import type { TenantStore } from '../store/store.ts';
 import { decodeCertificate } from '../x509/certificate.ts';
 import { nameToString } from '../x509/name.ts';
-import { scepStorePrefix } from './scep-enrolment.ts';
+import { renewalTime, scepStorePrefix } from './scep-enrolment.ts';
 
 export interface ReportContext {
   readonly tx: TenantStore;
@@ -28,18 +28,25 @@ export interface ReportContext {
   readonly now: Date;
 }
 
+/** What applying an item implies for the device row: a SCEP install sets when its renewal falls due. */
+export interface ReportEffect {
+  readonly recheckAt?: Date;
+}
+
 const ENROLMENT_PATH: readonly CertificateIssuanceState[] = ['challengeValidationSucceeded', 'issued', 'enrollmentSucceeded'];
 
-export async function applyReport(c: ReportContext, item: ReportItem): Promise<void> {
+export async function applyReport(c: ReportContext, item: ReportItem): Promise<ReportEffect> {
   if (typeof item !== 'object' || item === null || typeof item.id !== 'string' || typeof item.state !== 'string' || item.id.length > 128 || item.state.length > 64) {
     throw new KeyfleetError('KF_USAGE', 'a report item needs kind, id and state');
   }
   if (item.errorCode !== undefined && (typeof item.errorCode !== 'string' || item.errorCode.length > 128)) throw new KeyfleetError('KF_USAGE', 'errorCode must be at most 128 characters');
   switch (item.kind) {
     case 'policy':
-      return reportPolicy(c, item);
+      await reportPolicy(c, item);
+      return {};
     case 'device':
-      return reportDevice(c, item);
+      await reportDevice(c, item);
+      return {};
     case 'scep':
     case 'imported':
       return reportCertificate(c, item);
@@ -69,7 +76,7 @@ async function reportDevice(c: ReportContext, item: ReportItem): Promise<void> {
   await c.tx.devices.updateDevice(c.device.id, { managementState: done }, c.now);
 }
 
-async function reportCertificate(c: ReportContext, item: ReportItem): Promise<void> {
+async function reportCertificate(c: ReportContext, item: ReportItem): Promise<ReportEffect> {
   const row = await c.tx.devices.getCertificateState(item.id);
   if (row === undefined || row.deviceId !== c.device.id) throw new KeyfleetError('KF_NOT_FOUND', `no certificate "${item.id}" on this device`);
   const source = item.kind === 'scep' ? 'scep' : 'pkcsImported';
@@ -79,19 +86,23 @@ async function reportCertificate(c: ReportContext, item: ReportItem): Promise<vo
   const current = row.state as CertificateIssuanceState;
 
   if (target === 'installed' && source === 'scep') {
-    const issued = await verifyScepInstall(c, row.profileId, item);
+    const { fields, notBefore } = await verifyScepInstall(c, row.profileId, item);
     let state = current;
     const renewal = current === 'challengeIssued' && row.serialNumber !== undefined;
     for (const step of current === 'challengeIssued' ? ENROLMENT_PATH : []) state = nextState(state, step, 'scep');
     state = nextState(state, renewal ? 'renewVerified' : 'installed', 'scep');
-    await c.tx.devices.putCertificateState({ ...row, state, stateChangedAt: c.now, errorCode: undefined, ...issued });
-    return;
+    await c.tx.devices.putCertificateState({ ...row, state, stateChangedAt: c.now, errorCode: undefined, ...fields });
+    // The check-in that would have set the renewal time may not come (the device keeps the report's ETag).
+    const profile = await c.tx.resources.getResource('certificateProfile', row.profileId);
+    const threshold = profile?.body['renewalThresholdPercentage'];
+    return typeof threshold === 'number' ? { recheckAt: renewalTime(notBefore, fields.expiresAt, threshold) } : {};
   }
   if (target === 'installed' && source === 'pkcsImported' && (item.thumbprint ?? '').toUpperCase() !== row.thumbprint) {
     throw new KeyfleetError('KF_USAGE', `certificate "${item.id}" is ${row.thumbprint}, not ${item.thumbprint ?? 'unnamed'}`);
   }
   const state = nextState(current, target, source);
   await c.tx.devices.putCertificateState({ ...row, state, stateChangedAt: c.now, errorCode: target.endsWith('Failed') ? (item.errorCode ?? 'unspecified') : undefined });
+  return {};
 }
 
 /** The serial must be one the CA issued for this profile, with the thumbprint reported, and not revoked. */
@@ -111,10 +122,13 @@ async function verifyScepInstall(c: ReportContext, profileId: string, item: Repo
   if (issued.requester !== c.device.id) throw new KeyfleetError('KF_USAGE', `certificate ${serial} was not enrolled by this device`);
   if (issued.status === 'revoked') throw new KeyfleetError('KF_CONFLICT', `certificate ${serial} is revoked`);
   return {
-    serialNumber: issued.serialHex,
-    thumbprint: certificate.thumbprint,
-    issuer: nameToString(certificate.issuer),
-    subject: issued.subject,
-    expiresAt: issued.notAfter,
+    fields: {
+      serialNumber: issued.serialHex,
+      thumbprint: certificate.thumbprint,
+      issuer: nameToString(certificate.issuer),
+      subject: issued.subject,
+      expiresAt: issued.notAfter,
+    },
+    notBefore: issued.notBefore,
   };
 }

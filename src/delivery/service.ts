@@ -89,19 +89,28 @@ export class DeliveryService {
     return result;
   }
 
-  /** Applies each item on its own: one refused (a replay, an impossible transition) does not stop the others. */
+  /**
+   * Applies each item on its own: one refused (a replay, an impossible transition) does not stop the
+   * others. The device's version moves once for the whole report. When the device said which check-in it
+   * answers (`basedOn`) and that is still its state, with every item applied, the answer carries its new
+   * ETag: its copy of the state plus its own reports is the state, and it need not check in to read it.
+   */
   async report(auth: AuthenticatedDevice, request: ReportRequest): Promise<ReportResponse> {
     if (!Array.isArray(request.items) || request.items.length === 0 || request.items.length > MAX_REPORT_ITEMS) {
       throw new KeyfleetError('KF_USAGE', `a report carries 1–${MAX_REPORT_ITEMS} items`);
     }
+    const basedOn = request.basedOn;
+    if (basedOn !== undefined && (typeof basedOn !== 'string' || basedOn.length > 200)) throw new KeyfleetError('KF_USAGE', 'basedOn must be the ETag of a check-in');
     const tenant = this.#o.store.forTenant(auth.tenantId);
     const now = this.#now();
     const ca = await this.#o.authority(auth.tenantId);
     const results: ReportResponse['results'][number][] = [];
     let applied = 0;
+    let recheckAt: Date | undefined;
     for (const item of request.items) {
       try {
-        await tenant.transaction((tx) => applyReport({ tx, device: auth.device, ca, now }, item));
+        const effect = await tenant.transaction((tx) => applyReport({ tx, device: auth.device, ca, now }, item));
+        if (effect.recheckAt !== undefined && (recheckAt === undefined || effect.recheckAt < recheckAt)) recheckAt = effect.recheckAt;
         results.push({ ok: true });
         applied++;
       } catch (e) {
@@ -110,10 +119,19 @@ export class DeliveryService {
         results.push({ ok: false, code: e.code, detail: e.message });
       }
     }
-    if (applied > 0) {
-      const device = await tenant.devices.updateDevice(auth.device.id, {}, now);
-      if (device !== undefined) this.#o.onChanged?.(auth.tenantId, device);
-    }
+    if (applied === 0) return { results };
+    const moved = await tenant.transaction(async (tx) => {
+      const before = await tx.devices.getDevice(auth.device.id);
+      if (before === undefined) return undefined;
+      // A renewal due before the device's next planned recheck brings that recheck forward.
+      const earlier = recheckAt !== undefined && (before.recheckAt === undefined || recheckAt < before.recheckAt) ? recheckAt : undefined;
+      const device = await tx.devices.updateDevice(auth.device.id, earlier === undefined ? {} : { recheckAt: earlier }, now);
+      return device === undefined ? undefined : { device, current: basedOn !== undefined && applied === request.items.length && etagOf(before) === basedOn };
+    });
+    if (moved === undefined) return { results };
+    if (moved.current) return { results, etag: etagOf(moved.device) };
+    // Something else moved the device's state meanwhile: it checks in again, and so do its other streams.
+    this.#o.onChanged?.(auth.tenantId, moved.device);
     return { results };
   }
 

@@ -270,31 +270,40 @@ export class DeviceAgent {
       acc.removed.push(...outcome.removed);
       acc.failed.push(...outcome.failed);
       const before = acc.reports.length;
-      await this.#flush(api, acc.reports);
+      // The service hands back the ETag of this state with the reports applied, unless something else moved it.
+      const reported = await this.#flush(api, acc.reports, answer.etag);
       const moved = acc.reports.slice(before).some((r) => r.ok);
       // Anything not yet on the device keeps the next check-in a full one, so it is tried again.
       const complete = outcome.pending.length === 0 && outcome.failed.length === 0;
-      if (!moved) acc.pending.push(...outcome.pending);
+      if (!moved || reported !== undefined) acc.pending.push(...outcome.pending);
       await this.stateFile.update((s) => ({
         ...s,
-        etag: complete ? answer.etag : undefined,
+        etag: complete ? (moved ? reported : answer.etag) : undefined,
         policyReports: outcome.policyReports,
         lastCheckinAt: at,
         lastFullCheckinAt: at,
         lastChangeAt: outcome.installed.length + outcome.removed.length > 0 ? at : s.lastChangeAt,
       }));
-      // Applied reports moved the device's ETag: the next round reads what the service says now.
-      if (!moved) break;
+      // Applied reports moved the device's ETag: unless the service named the new one, the next round reads
+      // what the service says now.
+      if (!moved || reported !== undefined) break;
     }
     return summary(result, rounds);
   }
 
-  /** Sends the outbox in order; each batch leaves it once answered. */
-  async #flush(api: DeviceApiClient, outcomes: ReportOutcome[]): Promise<void> {
-    for (;;) {
+  /**
+   * Sends the outbox in order; each batch leaves it once answered. With `basedOn`, the ETag of the check-in
+   * the reports answer, it returns the device's ETag after them when the service could name it (every
+   * batch applied whole and nothing else moved the state), else undefined.
+   */
+  async #flush(api: DeviceApiClient, outcomes: ReportOutcome[], basedOn?: string): Promise<string | undefined> {
+    let etag = basedOn;
+    for (let sent = 0; ; sent++) {
       const batch = this.stateFile.read().outbox.slice(0, MAX_REPORT_ITEMS);
-      if (batch.length === 0) return;
-      const { results } = await api.report(batch);
+      if (batch.length === 0) return sent === 0 ? undefined : etag;
+      const answer = await api.report(batch, etag);
+      const { results } = answer;
+      etag = answer.etag;
       batch.forEach((item, i) => {
         const r = results[i]!;
         outcomes.push(r.ok ? { item, ok: true } : { item, ok: false, code: r.code, detail: r.detail });

@@ -105,10 +105,13 @@ export class DeviceApiClient {
     return { status: 200, etag: served, state: parseDesiredState(body) };
   }
 
-  /** POST /device/v1/reports: one result per item, in order. */
-  async report(items: readonly ReportItem[]): Promise<ReportResponse> {
+  /**
+   * POST /device/v1/reports: one result per item, in order. `basedOn`, the ETag of the check-in the items
+   * answer, lets the service hand back the device's new ETag (ReportResponse.etag).
+   */
+  async report(items: readonly ReportItem[], basedOn?: string): Promise<ReportResponse> {
     if (items.length === 0 || items.length > MAX_REPORT_ITEMS) throw new KeyfleetError('KF_USAGE', `a report carries 1–${MAX_REPORT_ITEMS} items`);
-    const { body } = await this.#call('POST', 'reports', { items }, MAX_SMALL_RESPONSE);
+    const { body } = await this.#call('POST', 'reports', basedOn === undefined ? { items } : { items, basedOn }, MAX_SMALL_RESPONSE);
     return parseReportResponse(body, items.length);
   }
 

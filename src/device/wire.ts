@@ -224,9 +224,13 @@ export function parseDeliveryResponse(body: unknown, maxPayloadBytes: number): D
 
 export function parseReportResponse(body: unknown, items: number): ReportResponse {
   return checked('report answer', () => {
-    const results = list(object(body, 'the answer')['results'], 'results', items);
+    const answer = object(body, 'the answer');
+    const results = list(answer['results'], 'results', items);
     if (results.length !== items) fail(`it has ${results.length} results for ${items} items`);
+    const etag = answer['etag'];
+    if (etag !== undefined && (typeof etag !== 'string' || etag.length === 0 || etag.length > 256)) fail('etag is not an ETag');
     return {
+      ...(etag === undefined ? {} : { etag }),
       results: results.map((r) => {
         const x = object(r, 'a result');
         if (x['ok'] === true) return { ok: true as const };

@@ -129,11 +129,22 @@ export interface ReportItem {
 
 export interface ReportRequest {
   readonly items: readonly ReportItem[];
+  /**
+   * The ETag of the check-in these items answer. When every item applies and nothing else has moved the
+   * device's state since that check-in, the response carries the device's new ETag, so it need not check
+   * in again only to read back its own reports.
+   */
+  readonly basedOn?: string;
 }
 
 export interface ReportResponse {
   /** Per item, in order: applied, or why not (a replayed or impossible transition, an unknown id). */
   readonly results: readonly ({ readonly ok: true } | { readonly ok: false; readonly code: string; readonly detail: string })[];
+  /**
+   * Only when the request's `basedOn` was the device's ETag and every item applied: its ETag now, which
+   * names the state of that check-in with these reports applied. Absent, the device checks in again.
+   */
+  readonly etag?: string;
 }
 
 export interface NotificationItem {

@@ -104,6 +104,8 @@ export interface DeliveryStore {
   /** Returns failed requests of the device to pending (a retry the admin or device asks for). */
   retryDeliveryRequest(id: string, at: Date): Promise<boolean>;
   countDeliveryRequests(status: DeliveryRequestStatus): Promise<number>;
+  /** Whether any of the device's requests other than `exceptId` is still open (pending or claimed). */
+  hasOpenDeliveryRequests(deviceId: string, exceptId?: string): Promise<boolean>;
 
   putNotification(record: NotificationRecord): Promise<void>;
   getNotification(id: string): Promise<NotificationRecord | undefined>;

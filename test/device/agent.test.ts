@@ -21,6 +21,7 @@ import { CONNECTOR_VERSION } from '../../src/connector/version.ts';
 import { DeviceAgent, type CheckinSummary } from '../../src/device/agent.ts';
 import { DeviceApiClient } from '../../src/device/api-client.ts';
 import { PortalProgress, type PortalSnapshot } from '../../src/device/portal.ts';
+import { DEFAULT_TENANT } from '../../src/cli/context.ts';
 import { isKeyfleetError } from '../../src/errors.ts';
 import { signRequest } from '../../src/protocol/request-signing.ts';
 import { OUTLOOK_BUNDLE_ID } from '../../src/mail/settings.ts';
@@ -172,6 +173,36 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
     assert.deepEqual([full.installed, full.failed, full.reports], [[], [], []]);
   });
 
+  test('a report naming the check-in it answers gets the new ETag back; a stale, partly refused or malformed one does not', async () => {
+    const api = await apiOf(alice);
+    const answer = await api.checkin();
+    assert.equal(answer.status, 200);
+    const policyId = answer.status === 200 ? answer.state.policies[0]!.id : '';
+    const compliant = { kind: 'policy' as const, id: policyId, state: 'compliant' };
+
+    const reported = await api.report([compliant], answer.etag);
+    assert.ok(reported.etag !== undefined && reported.etag !== answer.etag, JSON.stringify(reported));
+    assert.equal((await api.checkin(reported.etag)).status, 304, 'the ETag handed back is the service’s');
+
+    // Based on a check-in the device's state has since moved past: applied, but the device must read back.
+    const stale = await api.report([compliant], answer.etag);
+    assert.deepEqual(stale, { results: [{ ok: true }] });
+    const now = await api.checkin(reported.etag);
+    assert.equal(now.status, 200);
+
+    // One item refused: the service cannot say what the device believes.
+    const partly = await api.report([compliant, { kind: 'imported', id: 'not-a-certificate-of-this-device', state: 'installed' }], now.etag);
+    assert.deepEqual(partly.results.map((r) => r.ok), [true, false]);
+    assert.equal(partly.etag, undefined);
+
+    const header = signRequest(alice.state().deviceId, (await (await alice.keystore()).snapshot()).identity!.key, 'POST', '/device/v1/reports', JSON.stringify({ items: [compliant], basedOn: 'x'.repeat(300) }));
+    const bad = await fetch(`${s.origin}/device/v1/reports`, { method: 'POST', headers: { 'keyfleet-device': header, 'content-type': 'application/json' }, body: JSON.stringify({ items: [compliant], basedOn: 'x'.repeat(300) }) });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { detail: string }).detail, /basedOn/);
+    await settle(alice);
+    assert.equal((await alice.checkin()).result, 'unchanged');
+  });
+
   test('a device cannot fetch another device’s delivery (404, logged); Carol, outside Sales, gets nothing', async () => {
     const aliceApi = await apiOf(alice);
     const answer = await aliceApi.checkin();
@@ -275,9 +306,14 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
 
   test('renewal: a signing certificate that is no longer good is replaced over SCEP at the next full check-in', async () => {
     const old = (await (await alice.keystore()).snapshot()).signing[0]!.certificate;
+    // A one-day certificate renewed at 2% of its life: the renewal falls due before the new challenge would
+    // expire, so only the install report can set when the device must be reconciled again.
+    await s.ok('PATCH', `/api/v1/profiles/${seeded.scep}`, { certificateValidityPeriodValue: 1, certificateValidityPeriodScale: 'days', renewalThresholdPercentage: 2 });
     await s.ca.revoke(old.serialHex, 'keyCompromise');
     // The service notices at a full check-in (a 304 skips reconciling: /work/notes/server-bugs.md #3).
     const renewed = await alice.checkin({ full: true });
+    // Enrolled and reported in one round: the report's answer named the device's new ETag.
+    assert.equal(renewed.rounds, 1);
     assert.deepEqual(renewed.failed, []);
     assert.ok(renewed.reports.every((r) => r.ok), JSON.stringify(renewed.reports));
     const signing = (await (await alice.keystore()).snapshot()).signing;
@@ -286,6 +322,12 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
     const row = (await status(aliceId)).managedDeviceCertificateStates.find((c) => c['source'] === 'scep')!;
     assert.equal(row['certificateIssuanceState'], 'renewVerified');
     assert.equal(String(row['certificateThumbprint']).toUpperCase(), signing[0]!.certificate.thumbprint);
+    const fresh = signing[0]!.certificate;
+    const lifetime = fresh.notAfter.getTime() - fresh.notBefore.getTime();
+    assert.ok(lifetime <= 86_400_000 + 10 * 60_000, `a one-day certificate (back-dated for clock skew): ${fresh.notBefore.toISOString()} – ${fresh.notAfter.toISOString()}`);
+    const device = await s.ctx.store.forTenant(DEFAULT_TENANT).devices.getDevice(aliceId);
+    assert.equal(device?.recheckAt?.getTime(), fresh.notBefore.getTime() + Math.ceil(lifetime * 0.02), 'the recheck moved to the renewal time');
+    assert.equal((await alice.checkin()).result, 'unchanged');
   });
 
   test('reports lost on the way stay in the outbox and are sent first at the next check-in', async () => {

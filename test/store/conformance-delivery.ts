@@ -217,6 +217,15 @@ export function deliveryStoreConformance(backend: StoreBackend): void {
       assert.equal(await t.delivery.countDeliveryRequests('cancelled'), 1);
       assert.equal(await t.delivery.countDeliveryRequests('ready'), 0);
       await rejectsWith(t.delivery.listDeliveryRequests({}, { cursor: 'not a cursor' }), 'KF_USAGE');
+      // d2 has one pending request (Ra) beside its cancelled one.
+      assert.equal(await t.delivery.hasOpenDeliveryRequests(d2), true);
+      assert.equal(await t.delivery.hasOpenDeliveryRequests(d2, 'Ra'), false);
+      assert.equal(await t.delivery.hasOpenDeliveryRequests(d1, 'ra'), true);
+      const [claimed] = await t.delivery.claimDeliveryRequests('c1', 1, [newHash()], at(HOUR), at(2));
+      assert.equal(await t.delivery.hasOpenDeliveryRequests(claimed!.deviceId), true, 'a claimed request is open');
+      assert.ok(await t.delivery.completeDeliveryRequest(claimed!.id, claimed!.claimHash!, { payload: bytesOf(1) }, at(3)));
+      assert.equal(await t.delivery.hasOpenDeliveryRequests(d2), claimed!.id !== 'Ra', 'a ready request is not');
+      assert.equal(await t.delivery.hasOpenDeliveryRequests('no-such-device'), false);
     });
 
     test('claimDeliveryRequests leases the oldest open requests, up to max, each with its own claim hash', async () => {

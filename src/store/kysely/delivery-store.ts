@@ -176,8 +176,19 @@ export class KyselyDeliveryStore implements DeliveryStore {
       created_at: toMs(record.createdAt, 'createdAt'),
       ...state,
     };
+    const existing = () =>
+      this.#db
+        .selectFrom('delivery_requests')
+        .selectAll()
+        .where('tenant_id', '=', this.#tenantId)
+        .where('device_id', '=', record.deviceId)
+        .where('pfx_id', '=', record.pfxId)
+        .executeTakeFirst();
     return guarded(
       async () => {
+        // Every full check-in ensures its device's requests: most already exist, and one read settles it.
+        const found = await existing();
+        if (found !== undefined && found.status !== 'cancelled') return requestFromRow(found);
         // A cancelled request (the PFX was unassigned) is taken up again when the device needs the PFX once
         // more: (device, PFX) is unique, so a new one could not be queued beside it. It keeps its id, its
         // createdAt (its place in the queue) and its attempts.
@@ -188,16 +199,10 @@ export class KyselyDeliveryStore implements DeliveryStore {
           .returningAll()
           .executeTakeFirst();
         if (written !== undefined) return requestFromRow(written);
-        const existing = await this.#db
-          .selectFrom('delivery_requests')
-          .selectAll()
-          .where('tenant_id', '=', this.#tenantId)
-          .where('device_id', '=', record.deviceId)
-          .where('pfx_id', '=', record.pfxId)
-          .executeTakeFirst();
-        // Gone between the two statements: with its device (ON DELETE CASCADE).
-        if (existing === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no device with id "${record.deviceId}"`);
-        return requestFromRow(existing);
+        // Queued by another check-in between the two statements, or gone with its device (ON DELETE CASCADE).
+        const after = await existing();
+        if (after === undefined) throw new KeyfleetError('KF_NOT_FOUND', `no device with id "${record.deviceId}"`);
+        return requestFromRow(after);
       },
       { conflict: `a delivery request with id "${record.id}" already exists`, missing: `no device with id "${record.deviceId}"` },
     );
@@ -331,6 +336,20 @@ export class KyselyDeliveryStore implements DeliveryStore {
         .where('status', '=', status)
         .executeTakeFirstOrThrow();
       return Number(row.n);
+    });
+  }
+
+  hasOpenDeliveryRequests(deviceId: string, exceptId?: string): Promise<boolean> {
+    return guarded(async () => {
+      // The (tenant, device, PFX) unique index finds the device's few rows; no payload is read.
+      let query = this.#db
+        .selectFrom('delivery_requests')
+        .select('id')
+        .where('tenant_id', '=', this.#tenantId)
+        .where('device_id', '=', deviceId)
+        .where('status', 'in', ['pending', 'claimed']);
+      if (exceptId !== undefined) query = query.where('id', '<>', exceptId);
+      return (await query.limit(1).executeTakeFirst()) !== undefined;
     });
   }
 
