@@ -21,10 +21,10 @@ import type { JsonValue } from '../store/audit.ts';
 import type { Page, PageOptions } from '../store/directory.ts';
 import type { CertificateStateFilter, DeviceCertificateRecord, DeviceFilter, DevicePolicyStateRecord, ManagedDeviceRecord, PolicyStatus } from '../store/devices.ts';
 import type { TenantStore } from '../store/store.ts';
+import { CESSATION_OF_OPERATION, revokeEnrolledOnChallenges } from './scep-enrolment.ts';
 import { certificateStateView, deviceView, type DeviceView } from './views.ts';
 
 /** RFC 5280 §5.3.1 cessationOfOperation: the device no longer needs the certificate. */
-const CESSATION_OF_OPERATION = 5;
 
 /** What the device should have, as the evaluator sees it: the status view merges it with what was reported. */
 export interface DeviceAssignment {
@@ -234,6 +234,8 @@ async function revokeScepCertificates(tx: TenantStore, deviceId: string, at: Dat
     if (allowedNextStates(state, 'scep').includes('revoked')) await tx.devices.putCertificateState({ ...c, state: 'revoked', stateChangedAt: at });
     revoked.push(c.serialNumber);
   }
+  // And whatever else was enrolled on the device's challenges (another device may have presented one).
+  revoked.push(...(await revokeEnrolledOnChallenges(tx, deviceId, undefined, at)));
   return revoked;
 }
 

@@ -26,7 +26,7 @@ import type { DeviceCertificateRecord, ManagedDeviceRecord } from '../store/devi
 import type { TenantStore } from '../store/store.ts';
 import { decodeCertificate } from '../x509/certificate.ts';
 import type { DeviceEvaluation } from './evaluator.ts';
-import { AWAITING_ENROLMENT, CHALLENGE_TTL_MS, caFingerprint, deriveChallenge, ensureScepStoreProfile, expectedNames, registerChallenge, renewalDue, renewalTime, scepStorePrefix, scepUrl } from './scep-enrolment.ts';
+import { AWAITING_ENROLMENT, CESSATION_OF_OPERATION, CHALLENGE_TTL_MS, caFingerprint, deriveChallenge, ensureScepStoreProfile, expectedNames, registerChallenge, renewalDue, renewalTime, revokeEnrolledOnChallenges, scepStorePrefix, scepUrl } from './scep-enrolment.ts';
 
 /** States in which a certificate is on the device (or may be): removal must go through the device. */
 const ON_DEVICE = new Set(['installed', 'renewVerified', 'renewalRequested', 'installFailed', 'enrollmentSucceeded', 'responsePending', 'responseProcessingFailed', 'deleteFailed']);
@@ -112,12 +112,14 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
   for (const row of rows) {
     if (keep.has(row.id)) continue;
     if (row.source === 'scep' && row.serialNumber !== undefined && row.state !== 'revoked' && c.ca !== undefined) {
-      await tx.ca.revoke(ISSUING_CA_ID, row.serialNumber, 5, now);
+      await tx.ca.revoke(ISSUING_CA_ID, row.serialNumber, CESSATION_OF_OPERATION, now);
       if (ON_DEVICE.has(row.state) || row.state === 'issued') await put({ ...row, state: 'revoked', stateChangedAt: now });
     }
     if (row.source === 'pkcsImported' && row.pfxId !== undefined) await tx.delivery.cancelDeliveryRequests(device.id, [row.pfxId], now);
-    // The challenge it was handed for this profile must not enrol anything now.
+    // The challenge it was handed for this profile must not enrol anything now, and what another device
+    // enrolled on one of them goes too.
     if (row.source === 'scep' && AWAITING_ENROLMENT.has(row.state)) await tx.scep.withdrawChallenges(device.id, scepStorePrefix(row.profileId), now);
+    if (row.source === 'scep' && c.ca !== undefined) await revokeEnrolledOnChallenges(tx, device.id, scepStorePrefix(row.profileId), now);
     // An imported certificate still at enrollmentNotNeeded never reached the device: nothing to remove there.
     const onDevice = ON_DEVICE.has(row.state) || row.state === 'revoked';
     if (onDevice && row.thumbprint !== undefined) remove.push({ id: row.id, kind: row.source === 'scep' ? 'scep' : 'imported', thumbprint: row.thumbprint, reason });

@@ -141,3 +141,27 @@ export async function deviceMayEnrol(tx: Pick<TenantStore, 'devices'>, deviceId:
 export function isMirroredProfile(storeProfile: string): boolean {
   return /^p-[A-Za-z0-9-]+-[0-9a-f]{12}$/.test(storeProfile);
 }
+
+/**
+ * Revokes (cessationOfOperation), in `tx`, every certificate still good that was enrolled on one of the
+ * device's challenges — of the SCEP profiles whose store name starts with `profilePrefix`, when given —
+ * whoever presented the challenge: the CA records the challenge's device as requester. A certificate
+ * another device enrolled with a leaked challenge was never reported by either, and goes with its owner.
+ * Returns the serials revoked.
+ */
+export async function revokeEnrolledOnChallenges(tx: Pick<TenantStore, 'ca'>, deviceId: string, profilePrefix: string | undefined, at: Date): Promise<string[]> {
+  const revoked: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await tx.ca.listIssued(ISSUING_CA_ID, { requester: deviceId, status: 'good', limit: 1000, ...(after === undefined ? {} : { afterSerialHex: after }) });
+    for (const issued of page) {
+      if (profilePrefix !== undefined && !(issued.profile ?? '').startsWith(profilePrefix)) continue;
+      if (await tx.ca.revoke(ISSUING_CA_ID, issued.serialHex, CESSATION_OF_OPERATION, at)) revoked.push(issued.serialHex);
+    }
+    if (page.length < 1000) return revoked;
+    after = page.at(-1)!.serialHex;
+  }
+}
+
+/** RFC 5280 §5.3.1 CRLReason cessationOfOperation: the device no longer needs the certificate. */
+export const CESSATION_OF_OPERATION = 5;

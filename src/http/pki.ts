@@ -48,10 +48,12 @@ export function createPkiServices(options: PkiServicesOptions): PkiServices {
   const challenges = new StoreChallengeValidator(tenant.scep, clock);
   // A challenge handed to a managed device enrols only while that device still waits for that profile.
   const deviceBound: ChallengeValidator = {
-    async validate(password, profile, now) {
-      const outcome = await challenges.validate(password, profile, now);
-      if (!outcome.ok || outcome.grant.deviceId === undefined || !isMirroredProfile(profile)) return outcome;
-      return (await deviceMayEnrol(tenant, outcome.grant.deviceId, profile)) ? outcome : { ok: false, reason: 'used' };
+    validate(password, profile, now, admit) {
+      return challenges.validate(password, profile, now, async (grant) => {
+        // Withdrawn in effect: to the presenter, as if used.
+        if (grant.deviceId !== undefined && isMirroredProfile(profile) && !(await deviceMayEnrol(tenant, grant.deviceId, profile))) return { reason: 'used' };
+        return admit?.(grant);
+      });
     },
   };
   const scep = createScepService({

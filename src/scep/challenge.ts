@@ -26,14 +26,28 @@ export interface ChallengeGrant {
 
 export type ChallengeRefusal = 'unknown' | 'used' | 'expired' | 'wrong-profile';
 
-export type ChallengeOutcome = { readonly ok: true; readonly grant: ChallengeGrant } | { readonly ok: false; readonly reason: ChallengeRefusal };
+/** Why a request is not admitted under a valid challenge: a refusal of the challenge itself, or a detail about the request. */
+export type NotAdmitted = { readonly reason: ChallengeRefusal } | { readonly reason: 'not-admitted'; readonly detail: string };
+
+/**
+ * Decides whether the request may use the challenge's grant (its names against the grant's, the device
+ * still waiting …), before a one-time challenge is spent.
+ */
+export type Admission = (grant: ChallengeGrant) => NotAdmitted | undefined | Promise<NotAdmitted | undefined>;
+
+export type ChallengeOutcome =
+  | { readonly ok: true; readonly grant: ChallengeGrant }
+  | { readonly ok: false; readonly reason: ChallengeRefusal }
+  | { readonly ok: false; readonly reason: 'not-admitted'; readonly detail: string; readonly grant: ChallengeGrant };
 
 export interface ChallengeValidator {
   /**
-   * Checks a challenge password presented for `profile` at time `now`. A
-   * one-time challenge is used up by this call, whatever follows.
+   * Checks a challenge password presented for `profile` at time `now`, then
+   * `admit` with its grant. A one-time challenge is used up only when both
+   * pass: a request the challenge does not allow (another subject, a
+   * device no longer waiting) leaves it for the request it was made for.
    */
-  validate(password: string, profile: string, now: Date): Promise<ChallengeOutcome>;
+  validate(password: string, profile: string, now: Date, admit?: Admission): Promise<ChallengeOutcome>;
 }
 
 /** One shared password for every enrolment of the profiles it guards; no identity binding. */
@@ -48,11 +62,11 @@ export class StaticChallengeValidator implements ChallengeValidator {
     this.#profiles = profiles ? new Set(profiles) : undefined;
   }
 
-  validate(password: string, profile: string): Promise<ChallengeOutcome> {
+  async validate(password: string, profile: string, _now: Date, admit?: Admission): Promise<ChallengeOutcome> {
     // Compare digests, so the comparison takes the same time whatever the lengths.
-    if (!timingSafeEqual(sha256(password), this.#digest)) return Promise.resolve({ ok: false, reason: 'unknown' });
-    if (this.#profiles && !this.#profiles.has(profile)) return Promise.resolve({ ok: false, reason: 'wrong-profile' });
-    return Promise.resolve({ ok: true, grant: { subject: undefined, sanEmail: undefined, sanUpn: undefined, deviceId: undefined, bindsIdentity: false } });
+    if (!timingSafeEqual(sha256(password), this.#digest)) return { ok: false, reason: 'unknown' };
+    if (this.#profiles && !this.#profiles.has(profile)) return { ok: false, reason: 'wrong-profile' };
+    return admitted({ subject: undefined, sanEmail: undefined, sanUpn: undefined, deviceId: undefined, bindsIdentity: false }, admit);
   }
 }
 
@@ -107,13 +121,26 @@ export class StoreChallengeValidator implements ChallengeValidator {
     return { password, expiresAt };
   }
 
-  async validate(password: string, profile: string, now: Date): Promise<ChallengeOutcome> {
-    const result = await this.#store.consumeChallenge(sha256(password).toString('hex'), now);
-    if (result.outcome !== 'ok') return { ok: false, reason: result.outcome };
-    const c = result.challenge;
+  async validate(password: string, profile: string, now: Date, admit?: Admission): Promise<ChallengeOutcome> {
+    const hash = sha256(password).toString('hex');
+    // Looked at first, spent last: a presenter the challenge does not admit cannot use it up.
+    const seen = await this.#store.peekChallenge(hash, now);
+    if (seen.outcome !== 'ok') return { ok: false, reason: seen.outcome };
+    const c = seen.challenge;
     if (c.profile !== profile) return { ok: false, reason: 'wrong-profile' };
-    return { ok: true, grant: { subject: c.subject, sanEmail: c.sanEmail, sanUpn: c.sanUpn, deviceId: c.deviceId, bindsIdentity: true } };
+    const grant = { subject: c.subject, sanEmail: c.sanEmail, sanUpn: c.sanUpn, deviceId: c.deviceId, bindsIdentity: true };
+    const outcome = await admitted(grant, admit);
+    if (!outcome.ok) return outcome;
+    // Of concurrent requests the challenge admits, one spends it; the others find it used.
+    const taken = await this.#store.consumeChallenge(hash, now);
+    return taken.outcome === 'ok' ? outcome : { ok: false, reason: taken.outcome };
   }
+}
+
+async function admitted(grant: ChallengeGrant, admit: Admission | undefined): Promise<ChallengeOutcome> {
+  const no = await admit?.(grant);
+  if (no === undefined) return { ok: true, grant };
+  return no.reason === 'not-admitted' ? { ok: false, reason: 'not-admitted', detail: no.detail, grant } : { ok: false, reason: no.reason };
 }
 
 function sha256(s: string): Buffer {

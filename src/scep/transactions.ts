@@ -187,11 +187,16 @@ async function enrol(msg: PkiMessage, content: Uint8Array, profile: ScepProfile,
   let renewalOf: Certificate | undefined;
   if (type === 'PKCSReq') {
     if (csr.challengePassword === undefined || csr.challengePassword === '') return refuse('badRequest', 'the CSR has no challengePassword');
-    const checked = await ctx.validator.validate(csr.challengePassword, profile.name, ctx.now);
-    if (!checked.ok) return refuse('badRequest', `the challenge is ${checked.reason === 'wrong-profile' ? 'for another profile' : checked.reason}`);
+    // The CSR's names are checked against the grant before a one-time challenge is spent.
+    const checked = await ctx.validator.validate(csr.challengePassword, profile.name, ctx.now, (g) => {
+      const identity = identityRefusal(csr, g);
+      return identity === undefined ? undefined : { reason: 'not-admitted', detail: identity };
+    });
+    if (!checked.ok) {
+      if (checked.reason === 'not-admitted') return refuse('badRequest', checked.detail, checked.grant.deviceId ?? subjectName);
+      return refuse('badRequest', `the challenge is ${checked.reason === 'wrong-profile' ? 'for another profile' : checked.reason}`);
+    }
     grant = checked.grant;
-    const identity = identityRefusal(csr, grant);
-    if (identity) return refuse('badRequest', identity, grant.deviceId ?? subjectName);
   } else {
     if (profile.allowRenewal === false) return refuse('badRequest', `profile ${profile.name} does not allow renewal`);
     const current = msg.signerCertificate!;

@@ -62,6 +62,8 @@ export interface ListIssuedOptions {
   readonly limit?: number;
   /** Cursor: serials greater than this one. */
   readonly afterSerialHex?: string;
+  /** Only certificates issued to this requester (a SCEP challenge's device, or the request's subject). */
+  readonly requester?: string;
 }
 
 export interface CaStore {

@@ -54,6 +54,8 @@ export interface ScepStore {
   withdrawChallenges(deviceId: string, profilePrefix: string | undefined, at: Date): Promise<number>;
   /** Atomically marks a challenge used and returns it; a challenge can succeed once. */
   consumeChallenge(hash: string, now: Date): Promise<ConsumeResult>;
+  /** What consumeChallenge would answer now, without using the challenge up. */
+  peekChallenge(hash: string, now: Date): Promise<ConsumeResult>;
   /** Records a transaction; a replayed transaction id for a different request is the caller's to detect via getTransaction. */
   recordTransaction(record: ScepTransactionRecord): Promise<void>;
   getTransaction(transactionId: string): Promise<ScepTransactionRecord | undefined>;

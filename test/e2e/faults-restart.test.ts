@@ -153,6 +153,8 @@ async function restartMidDelivery(t: TestContext, signal: 'SIGKILL' | 'SIGTERM')
       for (const d of devices) if (JSON.stringify(await held(d)) !== JSON.stringify(expected(d))) return false;
       return true;
     }, 120_000);
+    // A device that already held everything when the server went down reconnects on its back-off, maybe after the others are done.
+    await eventually('every device to reconnect to the restarted server', () => devices.every((d) => d.events.filter((e) => e.type === 'connected').length >= 2), 60_000);
     // Stopping waits for a check-in under way, so every summary is in.
     await Promise.all(listeners.splice(0).map((l) => l.stop()));
 

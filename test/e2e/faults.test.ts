@@ -240,7 +240,7 @@ describe('faults and bad input, on a service whose clock the test holds', { time
     await assertComplete(d, alicePfx);
   });
 
-  test('a device presenting another user’s device’s SCEP challenge (with its own CSR) is refused, issued nothing, and logged; the attempt uses the challenge up, so its owner’s enrolment fails once and succeeds with the fresh challenge of its next check-in', async () => {
+  test('a device presenting another user’s device’s SCEP challenge (with its own CSR) is refused, issued nothing, and logged; the attempt does not use the challenge up, so its owner then enrols with it', async () => {
     const a = await enrol(seeded.users.alice, 'Alice’s iPhone (A)');
     const b = await enrol(seeded.users.bob, 'Bob’s iPhone (B)');
     const aRequest = requestOf(await a.api.checkin());
@@ -261,14 +261,12 @@ describe('faults and bad input, on a service whose clock the test holds', { time
     const logged = (await scepLog())[0]!;
     assert.deepEqual([logged.outcome, logged.failInfo, logged.requester], ['failure', 'badRequest', a.deviceId], 'the SCEP log names the device whose challenge it was');
 
-    // A's enrolment with it now fails (used up) and says so; the next check-in brings a fresh challenge.
-    const failedOnce = await a.agent.checkin();
-    assert.deepEqual(failedOnce.failed.filter((f) => f.kind === 'signing').map((f) => f.errorCode), ['scep-badRequest'], JSON.stringify(failedOnce));
-    assert.ok(failedOnce.reports.some((r) => r.ok && r.item.state === 'challengeValidationFailed'), JSON.stringify(failedOnce.reports));
-    // The report moved the state on, and that check-in's second round already issued the next challenge.
-    const again = scepOf(await a.api.checkin());
-    assert.equal(again.state, 'challengeIssued');
-    assert.notEqual(again.request?.challenge, aRequest.challenge);
+    // A request the challenge does not admit leaves it unspent: A enrols with that very challenge.
+    const still = scepOf(await a.api.checkin());
+    assert.deepEqual([still.state, still.request?.challenge], ['challengeIssued', aRequest.challenge]);
+    const enrolled = await a.agent.checkin();
+    assert.deepEqual(enrolled.failed, [], JSON.stringify(enrolled));
+    assert.ok(enrolled.installed.some((i) => i.kind === 'signing'), JSON.stringify(enrolled.installed));
     await settle(a.agent);
     await assertComplete(a, alicePfx);
     // B, with its own challenge, is unaffected.
@@ -280,7 +278,7 @@ describe('faults and bad input, on a service whose clock the test holds', { time
   // The same with a device of the same user: its own CSR carries the very subject and SAN A's challenge allows,
   // and nothing in a SCEP request says which device made the key, so the SCEP server cannot refuse it. What
   // it can do: not let the presenter claim the certificate, and revoke it with the device whose challenge it was.
-  test('a device presenting the SCEP challenge of another device of the same user, with its own key: issued (SCEP cannot tell) and the challenge used up, but the certificate is not the presenter’s to claim and is revoked when its owner is retired', { todo: '/work/notes/server-bugs.md "From the faults tests" #1' }, async () => {
+  test('a device presenting the SCEP challenge of another device of the same user, with its own key: issued (SCEP cannot tell) and the challenge used up, but the certificate is not the presenter’s to claim and is revoked when its owner is retired', async () => {
     const a = await enrol(seeded.users.alice, 'Alice’s iPhone (A2)');
     const other = await enrol(seeded.users.alice, 'Alice’s iPad (B2)');
     const aRequest = requestOf(await a.api.checkin());

@@ -211,6 +211,14 @@ export class MemoryScepStore implements ScepStore {
     const { used: _used, ...challenge } = c;
     return Promise.resolve({ outcome: 'ok', challenge });
   }
+  peekChallenge(hash: string, now: Date): Promise<ConsumeResult> {
+    const c = this.challenges.get(hash);
+    if (!c) return Promise.resolve({ outcome: 'unknown' });
+    if (c.used) return Promise.resolve({ outcome: 'used' });
+    if (c.expiresAt.getTime() <= now.getTime()) return Promise.resolve({ outcome: 'expired' });
+    const { used: _used, ...challenge } = c;
+    return Promise.resolve({ outcome: 'ok', challenge });
+  }
   recordTransaction(record: ScepTransactionRecord): Promise<void> {
     this.transactions.set(record.transactionId, record);
     return Promise.resolve();

@@ -141,6 +141,18 @@ export function caConformance(ctx: SuiteContext): void {
       assert.equal((await t.ca.listIssued('issuing')).length, 28); // default page (100) holds them all
     });
 
+    test('listIssued filters by requester, with the status filter and the cursor', async () => {
+      const t = await ctx.newTenant();
+      await t.ca.putCa(caRecord('issuing'));
+      const owners: [string, string | undefined][] = [['01', 'device-a'], ['02', 'device-b'], ['03', 'device-a'], ['04', undefined], ['05', 'device-a']];
+      for (const [s, requester] of owners) await t.ca.recordIssued(issuedRecord('issuing', s, { requester }));
+      await t.ca.revoke('issuing', '03', 5, T0);
+      assert.deepEqual((await t.ca.listIssued('issuing', { requester: 'device-a' })).map((r) => r.serialHex), ['01', '03', '05']);
+      assert.deepEqual((await t.ca.listIssued('issuing', { requester: 'device-a', status: 'good' })).map((r) => r.serialHex), ['01', '05']);
+      assert.deepEqual((await t.ca.listIssued('issuing', { requester: 'device-a', afterSerialHex: '01', limit: 1 })).map((r) => r.serialHex), ['03']);
+      assert.deepEqual(await t.ca.listIssued('issuing', { requester: 'device-c' }), []);
+    });
+
     test('listIssued refuses a limit outside 1..1000', async () => {
       const t = await ctx.newTenant();
       for (const limit of [0, -1, 1.5, 1001, Number.NaN]) {

@@ -152,6 +152,7 @@ export class KyselyCaStore implements CaStore {
       if (options.status === 'good') query = query.where('revoked_at', 'is', null);
       if (options.status === 'revoked') query = query.where('revoked_at', 'is not', null);
       if (options.afterSerialHex !== undefined) query = query.where('serial_hex', '>', options.afterSerialHex);
+      if (options.requester !== undefined) query = query.where('requester', '=', options.requester);
       const rows = await query.orderBy('serial_hex').limit(pageSize(options.limit)).execute();
       return rows.map(issuedFromRow);
     });

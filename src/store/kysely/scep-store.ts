@@ -121,6 +121,16 @@ export class KyselyScepStore implements ScepStore {
     });
   }
 
+  peekChallenge(hash: string, now: Date): Promise<ConsumeResult> {
+    const at = toMs(now, 'now');
+    return guarded(async () => {
+      const row = await this.#db.selectFrom('scep_challenges').selectAll().where('tenant_id', '=', this.#tenantId).where('hash', '=', hash).executeTakeFirst();
+      if (row === undefined) return { outcome: 'unknown' };
+      if (row.used_at !== null) return { outcome: 'used' };
+      return row.expires_at > at ? { outcome: 'ok', challenge: challengeFromRow(row) } : { outcome: 'expired' };
+    });
+  }
+
   recordTransaction(record: ScepTransactionRecord): Promise<void> {
     const row = {
       tenant_id: this.#tenantId,

@@ -12,6 +12,7 @@ import { accessAudit } from './0005_access_audit.ts';
 import { resources } from './0006_resources.ts';
 import { devices } from './0007_devices.ts';
 import { delivery } from './0008_delivery.ts';
+import { issuedRequester } from './0009_issued_requester.ts';
 
 export type { SqlFlavor } from './flavor.ts';
 
@@ -27,6 +28,7 @@ export function migrationProvider(flavor: SqlFlavor): MigrationProvider {
         '0006_resources': resources(flavor),
         '0007_devices': devices(flavor),
         '0008_delivery': delivery(flavor),
+        '0009_issued_requester': issuedRequester(),
       };
     },
   };
