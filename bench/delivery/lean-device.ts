@@ -29,6 +29,8 @@ export interface FleetCounters {
   checkins304: number;
   scepEnrolments: number;
   deliveries: number;
+  /** Of those, fetched by id because the check-in did not carry them inline. */
+  deliveriesFetched: number;
   reportItems: number;
   reportRefusals: number;
   errors: number;
@@ -37,7 +39,7 @@ export interface FleetCounters {
 }
 
 export function newCounters(): FleetCounters {
-  return { checkins200: 0, checkins304: 0, scepEnrolments: 0, deliveries: 0, reportItems: 0, reportRefusals: 0, errors: 0, samples: [] };
+  return { checkins200: 0, checkins304: 0, scepEnrolments: 0, deliveries: 0, deliveriesFetched: 0, reportItems: 0, reportRefusals: 0, errors: 0, samples: [] };
 }
 
 export function noteError(c: FleetCounters, message: string): void {
@@ -232,10 +234,16 @@ export class LeanDevice {
     }
     tried.add(item.deliveryId);
     try {
-      const delivery = await this.#api.delivery(item.deliveryId);
+      // As the agent: the payload the check-in carried inline, else fetched by id.
+      let encoded = item.payload;
+      if (encoded === undefined) {
+        const delivery = await this.#api.delivery(item.deliveryId);
+        if (delivery.id !== item.deliveryId || delivery.pfxId !== item.pfxId) throw new Error('the delivery is not the one asked for');
+        encoded = delivery.payload;
+        counters.deliveriesFetched++;
+      }
       counters.deliveries++;
-      if (delivery.id !== item.deliveryId || delivery.pfxId !== item.pfxId) throw new Error('the delivery is not the one asked for');
-      const payload = Buffer.from(delivery.payload, 'base64');
+      const payload = Buffer.from(encoded, 'base64');
       if (describeEnvelope(payload).contentType !== 'auth-enveloped-data') throw new Error('the delivery is not AuthEnvelopedData');
       const { content } = decryptContent(payload, [{ certificate: this.#o.certificate, key: this.#o.key }]);
       try {

@@ -124,7 +124,7 @@ function renderRollout(r: RolloutResult): string[] {
   ];
   if (f !== undefined) {
     const c = f.counters;
-    lines.push(`      device traffic: ${num(c.checkins200)} full check-ins, ${num(c.checkins304)} × 304, ${num(c.scepEnrolments)} SCEP enrolments, ${num(c.deliveries)} deliveries opened, ${num(c.reportItems)} report items (${num(c.reportRefusals)} refused), ${num(c.errors)} errors; ${num(f.streams.open)} push streams open, ${num(f.streams.reconnects)} reconnects; simulator peak RSS ${num(f.maxRssMb)} MB`);
+    lines.push(`      device traffic: ${num(c.checkins200)} full check-ins, ${num(c.checkins304)} × 304, ${num(c.scepEnrolments)} SCEP enrolments, ${num(c.deliveries)} deliveries opened (${num(c.deliveriesFetched)} fetched by id, the rest inline), ${num(c.reportItems)} report items (${num(c.reportRefusals)} refused), ${num(c.errors)} errors; ${num(f.streams.open)} push streams open, ${num(f.streams.reconnects)} reconnects; simulator peak RSS ${num(f.maxRssMb)} MB`);
     for (const s of c.samples.slice(0, 4)) lines.push(`      error: ${s}`);
   }
   lines.push(`      before the clock: ${num(r.warm.streams)} push streams and a check-in each in ${r.warm.seconds.toFixed(1)} s (${r.warm.errors} errors); load average after ${load(r.loadAverage)}`);

@@ -130,7 +130,9 @@ export class DeviceAdmin {
       allPages((o) => this.#tenant.devices.listPolicyStates({ deviceId: id }, o)),
       allPages((o) => this.#tenant.devices.listCertificateStates({ deviceId: id }, o)),
     ]);
-    return { device, policies: mergePolicyStatus(assignment, reported), certificates };
+    // A retired or wiped device is managed no more: no policy applies to it.
+    const gone = device.managementState === 'retired' || device.managementState === 'wiped';
+    return { device, policies: gone ? [] : mergePolicyStatus(assignment, reported), certificates };
   }
 
   /** Devices' reported statuses for one policy (Graph deviceStatuses). */

@@ -33,6 +33,7 @@ import {
   evaluablePolicy,
 } from '../policy/index.ts';
 import type { ManagementState } from '../store/devices.ts';
+import type { ResourceCollection, ResourceRecord } from '../store/resources.ts';
 import {
   type DesiredAppConfiguration,
   type DesiredCertificate,
@@ -68,6 +69,11 @@ export interface TenantSnapshot {
   readonly profiles: readonly ProfileRef[];
   readonly users: Iterable<UserRef>;
   readonly pfx: Iterable<PfxRef & { readonly userPrincipalName: string }>;
+  /**
+   * The documents behind the snapshot's policies, certificate profiles and apps, as stored: a check-in
+   * reads them here, consistent with its evaluation, rather than from the store.
+   */
+  readonly records?: readonly ResourceRecord[];
 }
 
 /** What evaluateDevice needs of a device: a DeviceRef or a ManagedDeviceRecord. */
@@ -135,9 +141,11 @@ export class TenantEvaluator {
   /** Whether some group has a device as a direct member (then a device's state is more than its user's). */
   readonly #deviceMembers: boolean;
   readonly #hashByUser = new Map<string, string>();
+  readonly #records = new Map<string, ResourceRecord>();
 
   constructor(snapshot: TenantSnapshot) {
     this.seq = snapshot.seq;
+    for (const r of snapshot.records ?? []) this.#records.set(`${r.collection}\u0000${r.id}`, r);
     // Targets in kind-then-id order make every effective list come out in id order, with no sort per evaluation.
     const targets = [...snapshot.targets].sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || compareIds(a.id, b.id));
     const assigned = new Set<string>();
@@ -194,6 +202,11 @@ export class TenantEvaluator {
   /** What reaches the user: assignments to their groups and to all users (not those to all devices). */
   evaluateUser(userId: string): Evaluation {
     return this.#evaluate({ userId }, userId, true);
+  }
+
+  /** A policy, certificate profile or app as the snapshot read it; undefined when it had none by that id. */
+  resource(collection: ResourceCollection, id: string): ResourceRecord | undefined {
+    return this.#records.get(`${collection}\u0000${id}`);
   }
 
   /** The device's effective state, what it should have, and the hash of that. */

@@ -21,8 +21,9 @@ import { randomUUID } from 'node:crypto';
 import { ISSUING_CA_ID, type CertificateAuthority } from '../ca/authority.ts';
 import { KeyfleetError } from '../errors.ts';
 import { settingsToPlist, type CertificateProfileResource, type ScepProfile } from '../policy/index.ts';
-import type { DesiredState, ImportedItem, RemoveItem, ScepItem, TrustedRootItem } from '../protocol/device-api.ts';
+import { INLINE_PAYLOAD_BUDGET, type DesiredState, type ImportedItem, type RemoveItem, type ScepItem, type TrustedRootItem } from '../protocol/device-api.ts';
 import type { DeviceCertificateRecord, ManagedDeviceRecord } from '../store/devices.ts';
+import type { ResourceCollection, ResourceRecord } from '../store/resources.ts';
 import type { TenantStore } from '../store/store.ts';
 import { decodeCertificate } from '../x509/certificate.ts';
 import type { DeviceEvaluation } from './evaluator.ts';
@@ -41,6 +42,11 @@ export interface ReconcileContext {
   readonly ca: CertificateAuthority | undefined;
   readonly challengeSecret: Uint8Array;
   readonly now: Date;
+  /**
+   * Policies, certificate profiles and apps as the evaluation saw them (TenantEvaluator.resource); one it
+   * does not hold is read from the store.
+   */
+  readonly resource?: (collection: ResourceCollection, id: string) => ResourceRecord | undefined;
 }
 
 export interface Reconciled {
@@ -55,6 +61,7 @@ export interface Reconciled {
 
 export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> {
   const { tx, device, evaluation, now } = c;
+  const resourceOf = async (collection: ResourceCollection, id: string) => c.resource?.(collection, id) ?? (await tx.resources.getResource(collection, id));
   const retiring = device.managementState !== 'managed';
   let changed = false;
   let queued = 0;
@@ -70,13 +77,14 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
     return row;
   };
 
+  let inlineBudget = INLINE_PAYLOAD_BUDGET;
   const trustedRoots: TrustedRootItem[] = [];
   const scep: ScepItem[] = [];
   const imported: ImportedItem[] = [];
   const user = await tx.directory.getUser(device.userId);
 
   for (const wanted of retiring ? [] : evaluation.desired.certificates) {
-    const resource = await tx.resources.getResource('certificateProfile', wanted.profileId);
+    const resource = await resourceOf('certificateProfile', wanted.profileId);
     if (resource === undefined) continue;
     const body = resource.body as unknown as CertificateProfileResource;
     if (wanted.kind === 'trustedRoot' && body.kind === 'iosTrustedRootCertificate') {
@@ -98,9 +106,19 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
           attempts: 0, payload: undefined, errorCode: undefined, errorDetail: undefined, createdAt: now, updatedAt: now,
         });
         if (request.createdAt.getTime() === now.getTime() && request.status === 'pending' && request.attempts === 0) queued++;
+        // A ready payload the device has yet to install travels with the answer, saving it a request per PFX.
+        let payload: string | undefined;
+        if (request.status === 'ready' && request.payload !== undefined && row.state !== 'installed') {
+          const size = Math.ceil(request.payload.length / 3) * 4;
+          if (size <= inlineBudget) {
+            payload = Buffer.from(request.payload).toString('base64');
+            inlineBudget -= size;
+          }
+        }
         imported.push({
           id: row.id, profileId: wanted.profileId, pfxId: pfx.id, intendedPurpose: pfx.intendedPurpose, thumbprint: pfx.thumbprint, state: row.state,
           ...(request.status === 'ready' ? { deliveryId: request.id } : {}),
+          ...(payload === undefined ? {} : { payload }),
         });
       }
     }
@@ -128,7 +146,7 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
 
   const appConfigurations = [];
   for (const a of retiring ? [] : evaluation.desired.appConfigurations) {
-    const app = await tx.resources.getResource('app', a.appId);
+    const app = await resourceOf('app', a.appId);
     const bundleId = typeof app?.body['bundleId'] === 'string' ? app.body['bundleId'] : '';
     const policyIds = evaluation.state.appConfigurations.find((x) => x.appId === a.appId)?.policyIds ?? [];
     appConfigurations.push({ appId: a.appId, bundleId, policyIds, settings: a.settings, plist: settingsToPlist(a.settings) });
@@ -136,7 +154,7 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
 
   const policies = [];
   for (const p of retiring ? [] : evaluation.policies) {
-    const resource = await tx.resources.getResource('policy', p.id);
+    const resource = await resourceOf('policy', p.id);
     policies.push({ id: p.id, displayName: resource?.displayName ?? p.id, notApplicable: p.status === 'notApplicable' });
     const reported = (await tx.devices.listPolicyStates({ deviceId: device.id, policyId: p.id }, { limit: 1 })).items[0];
     if (reported === undefined) {

@@ -73,6 +73,8 @@ async function reportDevice(c: ReportContext, item: ReportItem): Promise<void> {
   }
   await c.tx.delivery.cancelDeliveryRequests(c.device.id, undefined, c.now);
   await c.tx.scep.withdrawChallenges(c.device.id, undefined, c.now);
+  // Its policies no longer apply to it: it leaves the policies' device and user statuses.
+  for (const p of (await c.tx.devices.listPolicyStates({ deviceId: c.device.id }, { limit: 1000 })).items) await c.tx.devices.deletePolicyState(c.device.id, p.policyId);
   await c.tx.devices.updateDevice(c.device.id, { managementState: done }, c.now);
 }
 

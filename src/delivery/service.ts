@@ -76,7 +76,7 @@ export class DeliveryService {
       let device = await tx.devices.getDevice(deviceId);
       if (device === undefined) throw new KeyfleetError('KF_NOT_FOUND', 'this device is no longer enrolled');
       const evaluation = evaluator.evaluateDevice(device);
-      const r = await reconcileDevice({ tx, tenantId, device, evaluation, ca, challengeSecret: this.#o.challengeSecret, now });
+      const r = await reconcileDevice({ tx, tenantId, device, evaluation, ca, challengeSecret: this.#o.challengeSecret, now, resource: (c, id) => evaluator.resource(c, id) });
       queued = r.queued;
       const recheckMoved = (r.recheckAt?.getTime() ?? null) !== (device.recheckAt?.getTime() ?? null);
       if (r.changed || recheckMoved || device.desiredStateHash !== evaluation.desiredStateHash) {
@@ -105,22 +105,23 @@ export class DeliveryService {
     const now = this.#now();
     const ca = await this.#o.authority(auth.tenantId);
     const results: ReportResponse['results'][number][] = [];
-    let applied = 0;
-    let recheckAt: Date | undefined;
-    for (const item of request.items) {
-      try {
-        const effect = await tenant.transaction((tx) => applyReport({ tx, device: auth.device, ca, now }, item));
-        if (effect.recheckAt !== undefined && (recheckAt === undefined || effect.recheckAt < recheckAt)) recheckAt = effect.recheckAt;
-        results.push({ ok: true });
-        applied++;
-      } catch (e) {
-        if (!(e instanceof KeyfleetError)) throw e;
-        if (e.code === 'KF_NOT_FOUND') this.#o.log?.('device reported on something not its own', { tenantId: auth.tenantId, deviceId: auth.device.id, item: String(item.id).slice(0, 64) });
-        results.push({ ok: false, code: e.code, detail: e.message });
-      }
-    }
-    if (applied === 0) return { results };
+    // One transaction for the report, each item under its own savepoint: one commit however many items.
     const moved = await tenant.transaction(async (tx) => {
+      let applied = 0;
+      let recheckAt: Date | undefined;
+      for (const item of request.items) {
+        try {
+          const effect = await tx.attempt((sp) => applyReport({ tx: sp, device: auth.device, ca, now }, item));
+          if (effect.recheckAt !== undefined && (recheckAt === undefined || effect.recheckAt < recheckAt)) recheckAt = effect.recheckAt;
+          results.push({ ok: true });
+          applied++;
+        } catch (e) {
+          if (!(e instanceof KeyfleetError)) throw e;
+          if (e.code === 'KF_NOT_FOUND') this.#o.log?.('device reported on something not its own', { tenantId: auth.tenantId, deviceId: auth.device.id, item: String(item.id).slice(0, 64) });
+          results.push({ ok: false, code: e.code, detail: e.message });
+        }
+      }
+      if (applied === 0) return undefined;
       const before = await tx.devices.getDevice(auth.device.id);
       if (before === undefined) return undefined;
       // A renewal due before the device's next planned recheck brings that recheck forward.

@@ -33,11 +33,12 @@ const PAGE = 1000;
 /** Reads the snapshot; `seq` is the audit head read before it (see the file comment). */
 export async function readSnapshot(source: SnapshotSource, seq: number): Promise<TenantSnapshot> {
   const r = source.resources;
-  const [directory, assignments, policies, profiles, users, pfx] = await Promise.all([
+  const [directory, assignments, policies, profiles, apps, users, pfx] = await Promise.all([
     r.directorySnapshot(),
     r.listAssignments(),
     allResources(r, 'policy'),
     allResources(r, 'certificateProfile'),
+    allResources(r, 'app'),
     source.directory.listUserRefs(),
     r.listUserPfxCertificateRefs(),
   ]);
@@ -58,6 +59,7 @@ export async function readSnapshot(source: SnapshotSource, seq: number): Promise
     profiles: profiles.map(profileRef),
     users,
     pfx,
+    records: [...policies, ...profiles, ...apps],
   };
 }
 

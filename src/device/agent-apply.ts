@@ -274,11 +274,18 @@ async function applyImported(ctx: ApplyContext, item: ImportedItem, out: ApplyOu
   portal({ id: item.id, kind: 'encryptionCertificate', label: done, state: 'installed' });
 }
 
-/** Fetches, authenticates (AES-GCM), decrypts and checks one delivery; nothing is stored here. */
+/**
+ * Authenticates (AES-GCM), decrypts and checks one delivery — the one the check-in carried inline, else
+ * fetched by id; nothing is stored here. Either way the KeyDelivery inside names its PFX and certificate.
+ */
 async function openDelivery(ctx: ApplyContext, item: ImportedItem, deliveryId: string) {
-  const delivery = await ctx.api.delivery(deliveryId);
-  if (delivery.id !== deliveryId || delivery.pfxId !== item.pfxId) throw new KeyfleetError('KF_DELIVERY_INVALID', 'the delivery is not the one asked for');
-  const payload = Buffer.from(delivery.payload, 'base64');
+  let encoded = item.payload;
+  if (encoded === undefined) {
+    const delivery = await ctx.api.delivery(deliveryId);
+    if (delivery.id !== deliveryId || delivery.pfxId !== item.pfxId) throw new KeyfleetError('KF_DELIVERY_INVALID', 'the delivery is not the one asked for');
+    encoded = delivery.payload;
+  }
+  const payload = Buffer.from(encoded, 'base64');
   let envelope;
   try {
     envelope = describeEnvelope(payload);

@@ -7,6 +7,7 @@
  * and only the fields the protocol names are kept.
  */
 import { KeyfleetError } from '../errors.ts';
+import { MAX_RESULT_PAYLOAD } from '../protocol/connector-api.ts';
 import type {
   AppConfigurationItem,
   DeliveryResponse,
@@ -172,6 +173,8 @@ function scepItem(v: unknown): ScepItem {
 function importedItem(v: unknown): ImportedItem {
   const o = object(v, 'an imported item');
   const deliveryId = optionalText(o, 'deliveryId', 128, ID);
+  const payload = optionalText(o, 'payload', Math.ceil(MAX_RESULT_PAYLOAD / 3) * 4, BASE64);
+  if (payload !== undefined && deliveryId === undefined) fail('an imported item carries a payload without its deliveryId');
   return {
     id: text(o, 'id', 128, ID),
     profileId: text(o, 'profileId', 128),
@@ -180,6 +183,7 @@ function importedItem(v: unknown): ImportedItem {
     thumbprint: text(o, 'thumbprint', 40, SHA1_HEX).toUpperCase(),
     state: text(o, 'state', 64),
     ...(deliveryId === undefined ? {} : { deliveryId }),
+    ...(payload === undefined ? {} : { payload }),
   };
 }
 

@@ -83,7 +83,15 @@ export interface ImportedItem {
   readonly state: string;
   /** Set once a connector has re-wrapped the PFX for this device: GET /device/v1/deliveries/{deliveryId}. */
   readonly deliveryId?: string;
+  /**
+   * The delivery's payload itself (DeliveryResponse.payload), inline while the device has not installed it
+   * and the check-in's inline budget (INLINE_PAYLOAD_BUDGET) lasts; otherwise fetched by deliveryId.
+   */
+  readonly payload?: string;
 }
+
+/** Base64 characters of delivery payloads one check-in answer carries inline at most. */
+export const INLINE_PAYLOAD_BUDGET = 512 * 1024;
 
 export interface RemoveItem {
   readonly id: string;

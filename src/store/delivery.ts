@@ -38,6 +38,9 @@ export interface ConnectorRecord {
 export const DELIVERY_REQUEST_STATUSES = ['pending', 'claimed', 'ready', 'failed', 'cancelled'] as const;
 export type DeliveryRequestStatus = (typeof DELIVERY_REQUEST_STATUSES)[number];
 
+/** Leases a request may run out before it is failed rather than handed out again. */
+export const MAX_DELIVERY_ATTEMPTS = 5;
+
 /** One imported PFX to be re-wrapped for one device, handled by exactly one connector. */
 export interface DeliveryRequestRecord {
   readonly id: string;
@@ -91,7 +94,8 @@ export interface DeliveryStore {
   /**
    * Leases up to `max` requests that are pending, or claimed with an expired lease, oldest first, to the
    * connector; each gets `claimHash` and `leaseUntil` and one more attempt. Two concurrent claims never get
-   * the same request.
+   * the same request. A request whose lease ran out MAX_DELIVERY_ATTEMPTS times (a PFX that stops every
+   * connector that takes it, say) is failed instead, with errorCode `attempts-exhausted`.
    */
   claimDeliveryRequests(connectorId: string, max: number, claimHashes: readonly string[], leaseUntil: Date, at: Date): Promise<DeliveryRequestRecord[]>;
   /**

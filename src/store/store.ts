@@ -38,6 +38,12 @@ export interface TenantStore {
    * Nested calls join the outer transaction.
    */
   transaction<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T>;
+  /**
+   * Inside a transaction, runs `fn` under a savepoint: if it throws, only its own writes are undone and
+   * the transaction goes on (many small changes, each all-or-nothing, under one commit). Outside a
+   * transaction it is transaction().
+   */
+  attempt<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T>;
 }
 
 export interface Store {

@@ -45,10 +45,13 @@ describe('answers from the service are checked before use', () => {
     scep: [{ id: 's-1', profileId: 'p', purpose: 'smimeSigning', state: 'challengeIssued', request: { url: 'https://k.example/scep/p', challenge: 'c', expiresAt: '2030-01-01T00:00:00.000Z', subject: 'CN=a', keySize: 2048, keyUsage: ['digitalSignature'], caFingerprint: 'ab'.repeat(32) } }],
   });
 
+  const IMPORTED = { id: 'i-1', profileId: 'p', pfxId: 'x-1', intendedPurpose: 'smimeEncryption', thumbprint: 'ab'.repeat(20), state: 'enrollmentNotNeeded', deliveryId: 'd-9', payload: 'MIIB' };
+
   test('a well-formed state is kept, with only the fields the protocol names; hex upper-cased', () => {
-    const parsed = parseDesiredState({ ...state(), extra: 'dropped' });
+    const parsed = parseDesiredState({ ...state(), imported: [IMPORTED], extra: 'dropped' });
     assert.equal('extra' in parsed, false);
     assert.equal(parsed.scep[0]!.request!.caFingerprint, 'AB'.repeat(32));
+    assert.deepEqual(parsed.imported[0], { ...IMPORTED, thumbprint: 'AB'.repeat(20) });
   });
 
   for (const [what, change] of [
@@ -58,6 +61,9 @@ describe('answers from the service are checked before use', () => {
     ['a malformed thumbprint', (s: Record<string, unknown>) => ({ ...s, remove: [{ id: 'r', kind: 'scep', thumbprint: 'xyz', reason: 'retired' }] })],
     ['a removal of no known kind', (s: Record<string, unknown>) => ({ ...s, remove: [{ id: 'r', kind: 'wifi', thumbprint: 'A'.repeat(40), reason: 'retired' }] })],
     ['too many items', (s: Record<string, unknown>) => ({ ...s, remove: Array.from({ length: 1001 }, (_, i) => ({ id: `r${i}`, kind: 'scep', thumbprint: 'A'.repeat(40), reason: 'retired' })) })],
+    ['an inline delivery payload without its delivery id', (s: Record<string, unknown>) => ({ ...s, imported: [{ ...IMPORTED, deliveryId: undefined }] })],
+    ['an inline delivery payload that is not base64', (s: Record<string, unknown>) => ({ ...s, imported: [{ ...IMPORTED, payload: 'not base64!' }] })],
+    ['an inline delivery payload past the size limit', (s: Record<string, unknown>) => ({ ...s, imported: [{ ...IMPORTED, payload: 'A'.repeat(Math.ceil((64 * 1024) / 3) * 4 + 4) }] })],
     ['not an object', () => []],
   ] as const) {
     test(`refused: ${what}`, () => {

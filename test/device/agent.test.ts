@@ -245,16 +245,29 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
     const other = full.status === 200 ? full.state.imported.find((i) => i.pfxId === history[0]!.pfxId)! : undefined;
     const otherPayload = (await api.delivery(other!.deliveryId!)).payload;
 
-    // A man in the middle of the device's connection, rewriting the third certificate's delivery.
+    // The check-in carries the ready deliveries the device has yet to install, and the same bytes GET serves.
+    const inline = full.status === 200 ? full.state.imported.find((i) => i.pfxId === pfxId)! : undefined;
+    assert.equal(inline?.payload, (await api.delivery(inline!.deliveryId!)).payload);
+
+    // A man in the middle of the device's connection, rewriting the third certificate's delivery wherever it travels.
     let mode: 'flip' | 'swap' = 'flip';
+    const tamper = (payload: string) => {
+      const bytes = Buffer.from(payload, 'base64');
+      bytes[bytes.length - 40]! ^= 0x01;
+      return mode === 'flip' ? bytes.toString('base64') : otherPayload;
+    };
     const inTransit: typeof fetch = async (input, init) => {
       const response = await fetch(input, init);
-      if (!String(input).includes('/deliveries/') || response.status !== 200) return response;
+      const url = String(input);
+      if (response.status !== 200) return response;
+      if (url.includes('/checkin')) {
+        const state = (await response.json()) as { imported: { pfxId: string; payload?: string }[] };
+        for (const i of state.imported) if (i.pfxId === pfxId && i.payload !== undefined) i.payload = tamper(i.payload);
+        return Response.json(state, { headers: { etag: response.headers.get('etag')! } });
+      }
+      if (!url.includes('/deliveries/')) return response;
       const body = (await response.json()) as { id: string; pfxId: string; payload: string };
-      if (body.pfxId !== pfxId) return Response.json(body);
-      const bytes = Buffer.from(body.payload, 'base64');
-      bytes[bytes.length - 40]! ^= 0x01;
-      return Response.json({ ...body, payload: mode === 'flip' ? bytes.toString('base64') : otherPayload });
+      return Response.json(body.pfxId === pfxId ? { ...body, payload: tamper(body.payload) } : body);
     };
     const intercepted = new DeviceAgent({ stateDir: alice.stateDir, http: { fetch: inTransit } });
     const rowOf = async () => (await status(aliceId)).managedDeviceCertificateStates.find((c) => String(c['certificateThumbprint']).toUpperCase() === third.certificate.thumbprint);
@@ -271,8 +284,15 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
     assert.equal(swapped.failed.find((f) => f.kind === 'encryption')?.errorCode, 'KF_DELIVERY_INVALID', JSON.stringify(swapped));
     assert.equal(await holds(), false);
 
-    const good = await alice.checkin();
+    // Untouched, it installs from the check-in itself: no delivery is fetched.
+    const fetched: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      if (String(input).includes('/deliveries/')) fetched.push(String(input));
+      return fetch(input, init);
+    };
+    const good = await new DeviceAgent({ stateDir: alice.stateDir, http: { fetch: counting } }).checkin();
     assert.ok(good.installed.some((i) => i.kind === 'encryption' && i.thumbprint === third.certificate.thumbprint), JSON.stringify(good));
+    assert.deepEqual(fetched, []);
     assert.equal(await holds(), true);
     assert.equal((await rowOf())?.['certificateIssuanceState'], 'installed');
     history.push({ ...third, pfxId });
@@ -309,6 +329,8 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
     // A one-day certificate renewed at 2% of its life: the renewal falls due before the new challenge would
     // expire, so only the install report can set when the device must be reconciled again.
     await s.ok('PATCH', `/api/v1/profiles/${seeded.scep}`, { certificateValidityPeriodValue: 1, certificateValidityPeriodScale: 'days', renewalThresholdPercentage: 2 });
+    // Check-ins read profiles from the same snapshot as their evaluation, which the watcher's pass brings up to date.
+    await s.tick();
     await s.ca.revoke(old.serialHex, 'keyCompromise');
     // The service notices at a full check-in (a 304 skips reconciling: /work/notes/server-bugs.md #3).
     const renewed = await alice.checkin({ full: true });
@@ -387,6 +409,10 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
 
     const view = await status(aliceId);
     assert.equal(view.device['managementState'], 'retired');
+    // Its policies no longer apply: none on the device, and the policy's statuses no longer count it.
+    assert.deepEqual(view.policyStatuses, []);
+    const perDevice = (await s.ok('GET', `/api/v1/policies/${seeded.policy}/deviceStatuses`))['value'] as Json[];
+    assert.ok(!perDevice.some((d) => d['deviceId'] === aliceId), JSON.stringify(perDevice));
     assert.ok(view.managedDeviceCertificateStates.every((c) => c['certificateIssuanceState'] === 'removedFromCollection'), JSON.stringify(view.managedDeviceCertificateStates));
 
     const stale = new DeviceApiClient({ serverUrl: s.origin, deviceId: aliceId, key: identityKey });

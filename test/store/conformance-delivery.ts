@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { ConnectorRecord, DeliveryRequestRecord, EnrollmentTokenRecord, NotificationRecord } from '../../src/store/delivery.ts';
+import { MAX_DELIVERY_ATTEMPTS } from '../../src/store/delivery.ts';
 import type { Page } from '../../src/store/directory.ts';
 import type { Store, TenantStore } from '../../src/store/store.ts';
 import { deviceRecord } from './conformance-devices.ts';
@@ -278,6 +279,32 @@ export function deliveryStoreConformance(backend: StoreBackend): void {
       assert.equal(await t.delivery.completeDeliveryRequest('r1', first.claimHash!, { payload: bytesOf(1) }, at(1001)), false);
       assert.equal(await t.delivery.completeDeliveryRequest('r1', second.claimHash!, { payload: bytesOf(2) }, at(1002)), true);
       assert.deepEqual((await t.delivery.getDeliveryRequest('r1'))?.payload, bytesOf(2));
+    });
+
+    test('a request whose lease ran out MAX_DELIVERY_ATTEMPTS times is failed, not handed out again; a retry gives it one more lease', async () => {
+      const t = await newTenant();
+      const d = await newDevice(t);
+      await t.delivery.ensureDeliveryRequest(requestRecord('poison', d, 'p1', { createdAt: at(0) }));
+      await t.delivery.ensureDeliveryRequest(requestRecord('fine', d, 'p2', { createdAt: at(1) }));
+      let now = 10;
+      for (let attempt = 1; attempt <= MAX_DELIVERY_ATTEMPTS; attempt++) {
+        const [r] = await t.delivery.claimDeliveryRequests(`c${attempt}`, 1, [newHash()], at(now + 100), at(now));
+        assert.deepEqual([r?.id, r?.attempts], ['poison', attempt]);
+        now += 100; // the lease runs out unanswered
+      }
+      // The next claim fails the exhausted request and goes on to the next one.
+      const next = await claim(t, 'c9', 2, at(now));
+      assert.deepEqual(ids(next), ['fine']);
+      const failed = await t.delivery.getDeliveryRequest('poison');
+      assert.deepEqual(
+        [failed?.status, failed?.errorCode, failed?.attempts, failed?.claimHash, failed?.leaseUntil],
+        ['failed', 'attempts-exhausted', MAX_DELIVERY_ATTEMPTS, undefined, undefined],
+      );
+      assert.match(failed?.errorDetail ?? '', /5 leases/);
+      assert.deepEqual(await claim(t, 'c9', 2, at(now + 1)), []);
+      assert.equal(await t.delivery.retryDeliveryRequest('poison', at(now + 2)), true);
+      const [again] = await claim(t, 'c9', 1, at(now + 3));
+      assert.deepEqual([again?.id, again?.status, again?.attempts, again?.errorCode], ['poison', 'claimed', MAX_DELIVERY_ATTEMPTS + 1, undefined]);
     });
 
     test('completeDeliveryRequest succeeds once, for the claim that holds the request', async () => {

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Store } from '../../src/store/store.ts';
+import { isKeyfleetError } from '../../src/errors.ts';
 import { caConformance } from './conformance-ca.ts';
 import { scepConformance } from './conformance-scep.ts';
 import { directoryConformance, groupRecord, userRecord } from './conformance-directory.ts';
@@ -235,6 +236,37 @@ export function storeConformance(backend: StoreBackend): void {
         assert.equal(value, 42);
         assert.ok(await t.ca.getIssued('issuing', serial(1)));
         assert.ok(await t.scep.getProfile('default'));
+      });
+
+      test('attempt() inside a transaction undoes only its own writes when it throws, even after a database error; the rest commits', async () => {
+        const t = await ctx.newTenant();
+        await t.ca.putCa(caRecord('issuing'));
+        const outcomes = await t.transaction(async (tx) => {
+          const seen: string[] = [];
+          for (const n of [1, 2, 3]) {
+            try {
+              await tx.attempt(async (sp) => {
+                await sp.ca.recordIssued(issuedRecord('issuing', serial(n * 10)));
+                if (n === 2) await sp.ca.recordIssued(issuedRecord('issuing', serial(10))); // duplicate: the database refuses
+                await sp.attempt((inner) => inner.ca.recordIssued(issuedRecord('issuing', serial(n * 10 + 1))));
+                if (n === 3) throw new Error('refused after two writes');
+              });
+              seen.push(`${n} ok`);
+            } catch (e) {
+              seen.push(`${n} ${isKeyfleetError(e) ? e.code : (e as Error).message}`);
+            }
+          }
+          return seen;
+        });
+        assert.deepEqual(outcomes, ['1 ok', '2 KF_CONFLICT', '3 refused after two writes']);
+        const kept = (await t.ca.listIssued('issuing')).map((r) => r.serialHex);
+        assert.deepEqual(kept, [serial(10), serial(11)].sort());
+        // Outside a transaction it is one: all or nothing.
+        await assert.rejects(t.attempt(async (tx) => {
+          await tx.ca.recordIssued(issuedRecord('issuing', serial(50)));
+          throw new Error('no');
+        }));
+        assert.equal(await t.ca.getIssued('issuing', serial(50)), undefined);
       });
     });
 

@@ -10,6 +10,7 @@ import type {
   EnrollmentTokenUse,
   NotificationRecord,
 } from '../delivery.ts';
+import { MAX_DELIVERY_ATTEMPTS } from '../delivery.ts';
 import type { Page, PageOptions } from '../directory.ts';
 import type { SqlFlavor } from '../migrations/flavor.ts';
 import { guarded } from './errors.ts';
@@ -246,7 +247,9 @@ export class KyselyDeliveryStore implements DeliveryStore {
     // take turns, in this process and in others on the file (delivery-sqlite.test.ts).
     const lock = this.#flavor === 'postgres' ? sql`for update skip locked` : sql``;
     return guarded(async () => {
-      // The open-queue predicate is the partial index's (0008_delivery.ts); the lease ends at leaseUntil.
+      // The open-queue predicate is the partial index's (0008_delivery.ts); the lease ends at leaseUntil. A
+      // request picked whose every lease ran out is not handed out again: it is failed for the admin to see.
+      const exhausted = sql`(delivery_requests.status = 'claimed' and delivery_requests.attempts >= ${sql.lit(MAX_DELIVERY_ATTEMPTS)})`;
       const result = await sql<Selectable<DeliveryRequestsTable>>`
         with picked as materialized (
           select id, created_at from delivery_requests
@@ -260,15 +263,17 @@ export class KyselyDeliveryStore implements DeliveryStore {
           select id, row_number() over (order by created_at, id) as n from picked
         )
         update delivery_requests
-        set status = 'claimed',
-            claim_hash = (select h.column2 from numbered join (values ${hashes}) as h on h.column1 = numbered.n where numbered.id = delivery_requests.id),
-            connector_id = ${connectorId},
-            lease_until = ${leaseMs},
-            attempts = attempts + 1,
+        set status = case when ${exhausted} then 'failed' else 'claimed' end,
+            claim_hash = case when ${exhausted} then null else (select h.column2 from numbered join (values ${hashes}) as h on h.column1 = numbered.n where numbered.id = delivery_requests.id) end,
+            connector_id = case when ${exhausted} then connector_id else ${connectorId} end,
+            lease_until = case when ${exhausted} then null else cast(${leaseMs} as bigint) end,
+            attempts = case when ${exhausted} then attempts else attempts + 1 end,
+            error_code = case when ${exhausted} then 'attempts-exhausted' else null end,
+            error_detail = case when ${exhausted} then ${`no connector completed it in ${MAX_DELIVERY_ATTEMPTS} leases`} else null end,
             updated_at = ${atMs}
         where tenant_id = ${this.#tenantId} and id in (select id from numbered)
         returning *`.execute(this.#db);
-      return result.rows.map(requestFromRow).sort(oldestFirst);
+      return result.rows.filter((r) => r.status === 'claimed').map(requestFromRow).sort(oldestFirst);
     });
   }
 

@@ -1,5 +1,5 @@
 /** Store and TenantStore (src/store/store.ts) over one Kysely instance, for either database. */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { AccessStore, TokenLookup } from '../access.ts';
 import type { AuditStore } from '../audit.ts';
 import type { CaStore } from '../ca.ts';
@@ -55,7 +55,26 @@ class KyselyTenantStore implements TenantStore {
     if (this.#db.isTransaction) return fn(this);
     return guarded(() => inTransaction(this.#db, (tx) => fn(new KyselyTenantStore(tx, this.tenantId, this.#flavor))));
   }
+
+  async attempt<T>(fn: (tx: TenantStore) => Promise<T>): Promise<T> {
+    if (!this.#db.isTransaction) return this.transaction(fn);
+    // Savepoint names are identifiers, not parameters: a counter makes each one unique in its transaction.
+    const name = `kf_attempt_${++savepoints}`;
+    await guarded(() => sql.raw(`savepoint ${name}`).execute(this.#db));
+    let result: T;
+    try {
+      result = await fn(this);
+    } catch (e) {
+      await guarded(() => sql.raw(`rollback to savepoint ${name}`).execute(this.#db));
+      await guarded(() => sql.raw(`release savepoint ${name}`).execute(this.#db));
+      throw e;
+    }
+    await guarded(() => sql.raw(`release savepoint ${name}`).execute(this.#db));
+    return result;
+  }
 }
+
+let savepoints = 0;
 
 export class KyselyStore implements Store {
   readonly flavor: 'sqlite' | 'postgres';
