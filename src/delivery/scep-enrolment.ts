@@ -19,7 +19,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { ISSUING_CA_ID, type CertificateAuthority } from '../ca/authority.ts';
 import { resolveNames } from '../ca/issuance.ts';
-import { KeyfleetError } from '../errors.ts';
+import { KeyfleetError, isKeyfleetError } from '../errors.ts';
 import { scepProfileToCertificateProfile, type ScepProfile } from '../policy/index.ts';
 import type { TenantStore } from '../store/store.ts';
 import type { UserRecord } from '../store/directory.ts';
@@ -50,9 +50,10 @@ export async function ensureScepStoreProfile(tx: TenantStore, resourceId: string
   const digest = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 12);
   const name = `${scepStorePrefix(resourceId)}${digest}`;
   if ((await tx.scep.getProfile(name)) === undefined) {
-    await tx.scep.putProfile({ name, caId: ISSUING_CA_ID, template: { ...template, name }, createdAt: now }).catch(async (e: unknown) => {
+    // Under a savepoint: on PostgreSQL a refused insert would otherwise abort the caller's whole transaction.
+    await tx.attempt((sp) => sp.scep.putProfile({ name, caId: ISSUING_CA_ID, template: { ...template, name }, createdAt: now })).catch(async (e: unknown) => {
       // Another check-in made it a moment ago: the same name is the same template.
-      if ((await tx.scep.getProfile(name)) === undefined) throw e;
+      if (!isKeyfleetError(e, 'KF_CONFLICT') || (await tx.scep.getProfile(name)) === undefined) throw e;
     });
   }
   return name;
