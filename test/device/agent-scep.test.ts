@@ -101,7 +101,7 @@ describe('SCEP enrolment by the agent', { timeout: 120_000 }, () => {
     const other = await enrolOverScep({ ...request, subject: 'CN=bob@contoso.com' });
     assert.deepEqual(other.ok ? 'issued' : other.state, 'challengeValidationFailed');
   });
-  // /work/notes/server-bugs.md #2: a challenge handed out before must not outlive the device's right to it.
+  // A challenge handed out before must not outlive the device’s right to it.
   const freshDevice = async (user: string) => {
     const agent = new DeviceAgent({ stateDir: join(dir, `d-${Math.random().toString(36).slice(2)}`) });
     const { deviceId } = await agent.enroll(s.origin, await enrollmentToken(s, user), { deviceName: 'device', model: 'iPhone', operatingSystem: 'iOS', osVersion: '18.1' });

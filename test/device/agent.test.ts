@@ -332,7 +332,7 @@ describe('the Company Portal agent against a real service', { timeout: 300_000 }
     // Check-ins read profiles from the same snapshot as their evaluation, which the watcher's pass brings up to date.
     await s.tick();
     await s.ca.revoke(old.serialHex, 'keyCompromise');
-    // The service notices at a full check-in (a 304 skips reconciling: /work/notes/server-bugs.md #3).
+    // The service notices at a full check-in: a 304 does not reconcile, so a revocation done in the CA alone waits for it.
     const renewed = await alice.checkin({ full: true });
     // Enrolled and reported in one round: the report's answer named the device's new ETag.
     assert.equal(renewed.rounds, 1);
