@@ -233,7 +233,7 @@ async function main(): Promise<void> {
     targets: evaluateTargets(databases),
     notes: [
       ...(scale < 1 ? [`--scale ${scale}: the targets are the issue's for 300,000 devices and 10,000 per round; a scaled run only smoke-tests them`] : []),
-      'The server is `keyfleet serve` (SCEP, OCSP, admin, device and connector APIs; --quiet) on the seeded data; the connectors are `keyfleet connector run` (RSA-4096 key, default concurrency 4). Everything shares the same 2 cores with the load generator and the simulated devices, whose CPU is shown beside the server\'s.',
+      'The server is `keyfleet serve` (SCEP, OCSP, admin, device and connector APIs; --quiet) on the seeded data; the connectors are `keyfleet connector run` (RSA-4096 key, default concurrency 16). Everything shares the same 2 cores with the load generator and the simulated devices, whose CPU is shown beside the server\'s.',
       'Delivery rounds use a fresh set of devices each (set A: 1 connector, set B: 2), one server worker: push (server-sent events) reaches only streams of the process that publishes, as docs/delivery.md says. Devices check in on push and on the agent\'s 15-minute timer; one whose check-in failed tries again after 30 s (every failure is counted and reported).',
       'Simulated devices are lean clients of the protocol (the agent\'s DeviceApiClient, SCEP client and delivery checks, state in memory, no keystore files), at most --concurrency of them checking in at once; SCEP keys come from a pool of 32 pre-made RSA-2048 keys, each device signs its CSR with the challenge it was given at run time.',
       'With --workers 2 each worker keeps its own nonce memory (a replay could reach the other worker within the 5-minute window) and its own push hub.',

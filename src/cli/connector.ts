@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConnectorClient } from '../connector/client.ts';
 import { loadConnectorKeyFile } from '../connector/keystore.ts';
-import { type ConnectorEvent, runConnector } from '../connector/run.ts';
+import { type ConnectorEvent, DEFAULT_CONNECTOR_CONCURRENCY, runConnector } from '../connector/run.ts';
 import { CONNECTOR_VERSION } from '../connector/version.ts';
 import { KeyfleetError } from '../errors.ts';
 import { connectorKeygen } from '../policy/index.ts';
@@ -21,7 +21,7 @@ const USAGE = `Usage:
   keyfleet connector register --name NAME [--json]
   keyfleet connector list [--json]
   keyfleet connector revoke ID
-  keyfleet connector run --url URL --credential-file F --key connector.key [--concurrency N]
+  keyfleet connector run --url URL --credential-file F --key connector.key [--concurrency N (default 16)]
 keygen writes DIR/connector.key (PKCS#8, mode 0600: keep it on the connector) and DIR/connector.pub.pem (give it to
 whoever imports PFX files: \`keyfleet pfx import --connector-key connector.pub.pem …\`). Refuses to overwrite.
 register prints the connector's credential (kfc_…) once; put it in the file run reads. register, list and revoke
@@ -125,7 +125,7 @@ async function run(values: RunValues): Promise<number> {
   const credentialFile = values['credential-file'];
   const keyPath = values.key;
   if (url === undefined || credentialFile === undefined || keyPath === undefined) throw new KeyfleetError('KF_USAGE', `--url, --credential-file and --key are required\n${USAGE}`);
-  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+  const concurrency = values.concurrency === undefined ? DEFAULT_CONNECTOR_CONCURRENCY : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new KeyfleetError('KF_USAGE', `--concurrency must be 1–64\n${USAGE}`);
   const key = loadConnectorKeyFile(keyPath);
   const credential = readBoundedFile(credentialFile, 4096, 'credential file').toString('utf8').trim();

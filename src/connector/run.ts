@@ -30,10 +30,17 @@ export type ConnectorEvent =
   | { readonly type: 'backoff'; readonly ms: number; readonly reason: string }
   | { readonly type: 'stopping'; readonly inFlight: number };
 
+/** bench:delivery on PostgreSQL: 16 in hand re-wrapped a rollout's history about a quarter faster than 4. */
+export const DEFAULT_CONNECTOR_CONCURRENCY = 16;
+
 export interface ConnectorRunOptions {
   readonly client: Pick<ConnectorClient, 'claim' | 'postResult'>;
   readonly key: ConnectorKey;
-  /** Requests re-wrapped at once (1–64, default 4). */
+  /**
+   * Requests in hand at once (1–64, default DEFAULT_CONNECTOR_CONCURRENCY): the re-wrap itself is CPU on
+   * this thread, so more in hand overlaps the claims and results on the wire, whose latency (a commit on
+   * the service's database each) bounds a connector that holds few.
+   */
   readonly concurrency?: number;
   /** The long-poll wait per claim (0–30 s, default 25). */
   readonly waitSeconds?: number;
@@ -73,7 +80,7 @@ async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** Runs until `signal` is aborted (resolves) or an error makes every further request futile (rejects with it). */
 export async function runConnector(options: ConnectorRunOptions): Promise<ConnectorRunSummary> {
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? DEFAULT_CONNECTOR_CONCURRENCY;
   const waitSeconds = options.waitSeconds ?? 25;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new KeyfleetError('KF_USAGE', 'concurrency must be 1–64');
   if (!Number.isInteger(waitSeconds) || waitSeconds < 0 || waitSeconds > 30) throw new KeyfleetError('KF_USAGE', 'waitSeconds must be 0–30');
