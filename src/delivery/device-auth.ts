@@ -58,9 +58,11 @@ export class DeviceAuthenticator {
     const now = this.#clock();
     if (Math.abs(now - auth.timestamp) > SIGNATURE_WINDOW_MS) throw refused('timestamp outside the allowed window');
     const found = await this.#lookup.findDevice(auth.deviceId);
-    if (found === undefined || found.device.identityCertificate === undefined || found.device.identityThumbprint === undefined) throw refused('unknown device');
+    if (found === undefined || found.device.identityThumbprint === undefined) throw refused('unknown device');
     if (!CALLABLE.has(found.device.managementState)) throw refused(`device is ${found.device.managementState}`);
-    if (!verifyRequest(auth, this.#publicKey(found.device), request.method, request.url, request.body)) throw refused('signature does not verify');
+    const key = await this.#publicKey(found.tenantId, found.device);
+    if (key === undefined) throw refused('unknown device');
+    if (!verifyRequest(auth, key, request.method, request.url, request.body)) throw refused('signature does not verify');
     // Remembered only once the signature holds: an attacker cannot fill the memory with junk nonces.
     const nonceKey = `${auth.deviceId}\u0000${auth.nonce}`;
     this.#forgetExpired(now);
@@ -69,11 +71,17 @@ export class DeviceAuthenticator {
     return found;
   }
 
-  #publicKey(device: ManagedDeviceRecord): KeyObject {
+  /** The key of the device's identity certificate, parsed once; the certificate is read only then. */
+  async #publicKey(tenantId: string, device: ManagedDeviceRecord): Promise<KeyObject | undefined> {
     const thumbprint = device.identityThumbprint!;
     let key = this.#keys.get(thumbprint);
     if (key === undefined) {
-      key = createPublicKey({ key: Buffer.from(decodeCertificate(device.identityCertificate!).spki), format: 'der', type: 'spki' });
+      const der = await this.#lookup.findIdentityCertificate(tenantId, device.id);
+      if (der === undefined) return undefined;
+      const certificate = decodeCertificate(der);
+      // The thumbprint names the key in the cache: it must be this certificate's.
+      if (certificate.fingerprint256 !== thumbprint) return undefined;
+      key = createPublicKey({ key: Buffer.from(certificate.spki), format: 'der', type: 'spki' });
       if (this.#keys.size >= KEY_CACHE_LIMIT) this.#keys.clear();
       this.#keys.set(thumbprint, key);
     }

@@ -123,7 +123,13 @@ export interface DeliveryStore {
 export interface DeliveryLookup {
   findEnrollmentToken(secretHash: string): Promise<{ readonly tenantId: string; readonly token: EnrollmentTokenRecord } | undefined>;
   findConnector(secretHash: string): Promise<{ readonly tenantId: string; readonly connector: ConnectorRecord } | undefined>;
+  /**
+   * The device with its tenant — without its identity certificate (identityCertificate undefined): every
+   * signed request makes this lookup, and the signature check keeps the keys it has already parsed.
+   */
   findDevice(deviceId: string): Promise<{ readonly tenantId: string; readonly device: ManagedDeviceRecord } | undefined>;
+  /** The device's identity certificate (DER), for a signature check that has not parsed its key yet. */
+  findIdentityCertificate(tenantId: string, deviceId: string): Promise<Uint8Array | undefined>;
   /** A notification by its id (an unguessable UUID), for the mail link that leads to a device's portal. */
   findNotification(notificationId: string): Promise<{ readonly tenantId: string; readonly notification: NotificationRecord } | undefined>;
 }

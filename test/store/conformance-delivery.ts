@@ -470,7 +470,10 @@ export function deliveryStoreConformance(backend: StoreBackend): void {
       const lookup = store.deliveryLookup;
       assert.deepEqual(await lookup.findEnrollmentToken(tokenHash), { tenantId: b.tenantId, token });
       assert.deepEqual(await lookup.findConnector(connectorHash), { tenantId: b.tenantId, connector });
-      assert.deepEqual(await lookup.findDevice(device.id), { tenantId: b.tenantId, device });
+      // The device without its certificate (read only when a signature check has not parsed its key yet).
+      assert.deepEqual(await lookup.findDevice(device.id), { tenantId: b.tenantId, device: { ...device, identityCertificate: undefined } });
+      assert.deepEqual(await lookup.findIdentityCertificate(b.tenantId, device.id), bytesOf(0x30, 1, 2));
+      assert.equal(await lookup.findIdentityCertificate(a.tenantId, device.id), undefined);
       assert.deepEqual(await lookup.findNotification('n-unique'), { tenantId: b.tenantId, notification });
       assert.equal(await lookup.findEnrollmentToken(newHash()), undefined);
       assert.equal(await lookup.findConnector(tokenHash), undefined);
