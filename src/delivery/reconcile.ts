@@ -137,7 +137,8 @@ export async function reconcileDevice(c: ReconcileContext): Promise<Reconciled> 
     // The challenge it was handed for this profile must not enrol anything now, and what another device
     // enrolled on one of them goes too.
     if (row.source === 'scep' && AWAITING_ENROLMENT.has(row.state)) await tx.scep.withdrawChallenges(device.id, scepStorePrefix(row.profileId), now);
-    if (row.source === 'scep' && c.ca !== undefined) await revokeEnrolledOnChallenges(tx, device.id, scepStorePrefix(row.profileId), now);
+    // Once, as the row leaves: a row already revoked only waits for the device to report its removal.
+    if (row.source === 'scep' && row.state !== 'revoked' && c.ca !== undefined) await revokeEnrolledOnChallenges(tx, device.id, scepStorePrefix(row.profileId), now);
     // An imported certificate still at enrollmentNotNeeded never reached the device: nothing to remove there.
     const onDevice = ON_DEVICE.has(row.state) || row.state === 'revoked';
     if (onDevice && row.thumbprint !== undefined) remove.push({ id: row.id, kind: row.source === 'scep' ? 'scep' : 'imported', thumbprint: row.thumbprint, reason });
